@@ -1,0 +1,29 @@
+# `make test` and `make reproduce` set everything up themselves on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The CUDA builds of these also run on the CPU; pip here takes them from local disk.
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+PROFILE ?= mini
+
+.PHONY: venv test reproduce clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+reproduce: $(STAMP)
+	$(BIN)/paperlib reproduce --profile $(PROFILE)
+
+clean:
+	rm -rf $(VENV) runs results data/mini data/cache
