@@ -1,0 +1,379 @@
+"""ResNet-26 of the Visual Decathlon as a multi-domain network (paper sec. 3.2, REFERENCE.md).
+
+Shared: the 3x3 convolutions (w). Per domain: every batch norm, the adapters (alpha_t) and the
+classifier. The active domain is an argument of `forward` (or `set_domain`), never a global.
+
+    stem   conv3x3 3->32w, BN (no ReLU)                     64x64
+    stage1 4 BasicBlocks, 64w,  first stride 2               32x32
+    stage2 4 BasicBlocks, 128w, first stride 2               16x16
+    stage3 4 BasicBlocks, 256w, first stride 2                8x8
+    head   BN, ReLU, global average pool, Linear per domain
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .adapters import (
+    ADAPTER_MODES,
+    AdaptedConv,
+    DomainBatchNorm,
+    DomainLinear,
+    DomainModule,
+    LowRankAdapter,
+    ParallelAdapter,
+    SeriesAdapter,
+    UnknownDomainError,
+    domain_modules,
+    he_normal_,
+    model_domains,
+    set_domain,
+)
+
+PLACEMENTS = ("all", "early", "mid", "late", "half")
+METHODS = ("scratch", "finetune", "bn", "series", "parallel", "svd")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Arguments of `ResNet26`; stored in checkpoints so a model can be rebuilt from them.
+
+    adapter: None (BN-only / finetuning), "series" or "parallel".
+    placement: "all" (stem and every conv), "early" / "mid" / "late" (stage 1 / 2 / 3 only),
+        "half" (second conv of each block only), as Table 1 (sec. 4.1).
+    dropout: p of dropout2d before the second parallel adapter of each block (sec. 3.3, 4.1).
+    """
+
+    domains: tuple[tuple[str, int], ...]
+    width: float = 1.0
+    adapter: str | None = None
+    placement: str = "all"
+    dropout: float = 0.0
+    adapter_init: str = "he"
+
+    def __post_init__(self) -> None:
+        if self.adapter is not None and self.adapter not in ADAPTER_MODES:
+            raise ValueError(f"unknown adapter {self.adapter!r}; choose None or one of {ADAPTER_MODES}")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"unknown placement {self.placement!r}; choose one of {PLACEMENTS}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.width <= 0:
+            raise ValueError(f"width must be positive, got {self.width}")
+        object.__setattr__(self, "domains", tuple((str(n), int(c)) for n, c in self.domains))
+
+
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    conv = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+    he_normal_(conv.weight)
+    return conv
+
+
+class ConvUnit(nn.Module):
+    """conv3x3 (+ adapter) + per-domain BN: the unit to which fig. 2 attaches adapters."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, domains: Sequence[str],
+                 adapter: str | None, dropout: float = 0.0, init: str = "he"):
+        super().__init__()
+        base = conv3x3(in_channels, out_channels, stride)
+        self.conv = base if adapter is None else AdaptedConv(base, domains, mode=adapter, dropout=dropout, init=init)
+        self.bn = DomainBatchNorm(out_channels, domains)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(x))
+
+
+def _shortcut(x: torch.Tensor, out_channels: int, stride: int) -> torch.Tensor:
+    """Parameter-free shortcut: AvgPool2d(2) then zero channels where the shape changes."""
+    if stride != 1:
+        x = F.avg_pool2d(x, 2)
+    extra = out_channels - x.shape[1]
+    if extra > 0:
+        x = torch.cat([x, x.new_zeros(x.shape[0], extra, *x.shape[2:])], dim=1)
+    return x
+
+
+class BasicBlock(nn.Module):
+    """conv3x3-BN-ReLU-conv3x3-BN (+ shortcut) - ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, domains: Sequence[str], *,
+                 adapt: tuple[str | None, str | None], dropout: float, init: str):
+        super().__init__()
+        self.out_channels, self.stride = out_channels, stride
+        self.unit1 = ConvUnit(in_channels, out_channels, stride, domains, adapt[0], init=init)
+        # dropout sits on the input of the second conv's parallel adapter only (sec. 4.1)
+        drop = dropout if adapt[1] == "parallel" else 0.0
+        self.unit2 = ConvUnit(out_channels, out_channels, 1, domains, adapt[1], dropout=drop, init=init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.unit1(x))
+        y = self.unit2(y)
+        return F.relu(y + _shortcut(x, self.out_channels, self.stride))
+
+
+class ResNet26(nn.Module):
+    """The Decathlon ResNet-26 with per-domain BNs, adapters and heads.
+
+    Args:
+        config: a `ModelConfig` (or build with `ResNet26.build(domains, ...)`).
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        names = [n for n, _ in config.domains]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate domain names in {names}")
+        w = config.width
+        widths = [int(64 * w), int(128 * w), int(256 * w)]
+        mode, where = config.adapter, config.placement
+
+        def adapt(position: str) -> str | None:
+            # position: "stem" or "<stage>.<block>.<1|2>"
+            if mode is None or where == "all":
+                return mode
+            if position == "stem":
+                return None
+            stage, _, which = position.split(".")
+            if where == "half":
+                return mode if which == "2" else None
+            return mode if {"early": "1", "mid": "2", "late": "3"}[where] == stage else None
+
+        self.stem = ConvUnit(3, int(32 * w), 1, names, adapt("stem"), init=config.adapter_init)
+        blocks, in_ch = [], int(32 * w)
+        for s, out_ch in enumerate(widths, start=1):
+            for b in range(4):
+                blocks.append(BasicBlock(in_ch, out_ch, 2 if b == 0 else 1, names,
+                                         adapt=(adapt(f"{s}.{b}.1"), adapt(f"{s}.{b}.2")),
+                                         dropout=config.dropout, init=config.adapter_init))
+                in_ch = out_ch
+        self.blocks = nn.Sequential(*blocks)
+        self.head_bn = DomainBatchNorm(in_ch, names)
+        self.classifier = DomainLinear(in_ch, config.domains)
+        self.num_features = in_ch
+
+    @classmethod
+    def build(cls, domains: Sequence[tuple[str, int]], **kwargs) -> "ResNet26":
+        return cls(ModelConfig(domains=tuple(domains), **kwargs))
+
+    @property
+    def domains(self) -> dict[str, int]:
+        return {name: head.out_features for name, head in self.classifier.heads.items()}
+
+    def set_domain(self, name: str) -> "ResNet26":
+        set_domain(self, name)
+        return self
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected images of shape (N, 3, H, W), got {tuple(x.shape)}")
+        x = self.stem(x)  # no ReLU after the stem, as in the authors' code
+        x = self.blocks(x)
+        return F.relu(self.head_bn(x)).mean(dim=(2, 3))  # N x C
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(features)
+
+    def forward(self, x: torch.Tensor, domain: str | None = None) -> torch.Tensor:
+        if domain is not None:
+            self.set_domain(domain)
+        return self.forward_head(self.forward_features(x))
+
+    def add_domain(self, name: str, num_classes: int, *, init_from: str | None = None) -> None:
+        """Add a domain without touching any existing domain's parameters.
+
+        `init_from` copies that domain's BNs and adapters (the pretrained starting point);
+        the new classifier is always fresh.
+        """
+        if name in self.domains:
+            raise ValueError(f"domain {name!r} already exists")
+        if init_from is not None and init_from not in self.domains:
+            raise UnknownDomainError(init_from, self.domains)
+        for _, module in domain_modules(self):
+            if isinstance(module, DomainLinear):
+                module.add_domain(name, num_classes=num_classes)
+            else:
+                module.add_domain(name, init_from=init_from)
+        self.config = ModelConfig(**{**self.config.__dict__, "domains": self.config.domains + ((name, num_classes),)})
+
+
+# ---------------------------------------------------------------- which parameters are what
+
+
+def parameter_roles(model: nn.Module) -> dict[str, tuple[str, str | None]]:
+    """name -> (role, domain) for every parameter; role is one of
+    "shared" (the universal w: 3x3 convs), "adapter" (alpha, gamma), "basis" (beta, shared by
+    domains after joint SVD), "norm" (BN, incl. a series adapter's BN1) and "head"."""
+    roles: dict[str, tuple[str, str | None]] = {}
+
+    def tag(prefix: str, module: nn.Module, role: str, domain: str | None) -> None:
+        for pname, _ in module.named_parameters():
+            roles[f"{prefix}.{pname}" if prefix else pname] = (role, domain)
+
+    for mname, module in model.named_modules():
+        if isinstance(module, AdaptedConv):
+            for d, adapter in module.adapters.items():
+                if isinstance(adapter, SeriesAdapter):
+                    tag(f"{mname}.adapters.{d}.norm", adapter.norm, "norm", d)
+                    tag(f"{mname}.adapters.{d}.conv", adapter.conv, "adapter", d)
+                elif isinstance(adapter, LowRankAdapter):
+                    roles[f"{mname}.adapters.{d}.gamma"] = ("adapter", d)
+                    if adapter.beta is not None:
+                        roles[f"{mname}.adapters.{d}.beta"] = ("adapter", d)
+                else:
+                    tag(f"{mname}.adapters.{d}", adapter, "adapter", d)
+            if module.basis is not None:
+                roles[f"{mname}.basis"] = ("basis", None)
+        elif isinstance(module, DomainBatchNorm):
+            for d, bn in module.norms.items():
+                tag(f"{mname}.norms.{d}", bn, "norm", d)
+        elif isinstance(module, DomainLinear):
+            for d, head in module.heads.items():
+                tag(f"{mname}.heads.{d}", head, "head", d)
+    for name, _ in model.named_parameters():
+        roles.setdefault(name, ("shared", None))  # whatever is not domain-specific is the universal w
+    return roles
+
+
+def set_trainable(model: nn.Module, method: str, domain: str) -> list[str]:
+    """Set requires_grad for training `domain` with `method`; returns the trainable names.
+
+    scratch, finetune: the shared weights and the domain's own parameters (sec. 4.1 "Finetuning").
+    bn: the domain's BNs and head only (the universal-feature baseline of [3]).
+    series, parallel: the domain's adapters, BNs and head; the 3x3 convs are frozen (sec. 4.1).
+    svd: the domain's gamma_t, BNs and head; beta and the 3x3 convs are frozen (sec. 3.4).
+    Other domains' parameters are always frozen, so they cannot drift.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    known = model_domains(model)
+    if domain not in known:
+        raise UnknownDomainError(domain, known)
+    trainable_roles = {
+        "scratch": {"shared", "adapter", "norm", "head"},
+        "finetune": {"shared", "adapter", "norm", "head"},
+        "bn": {"norm", "head"},
+        "series": {"adapter", "norm", "head"},
+        "parallel": {"adapter", "norm", "head"},
+        "svd": {"adapter", "norm", "head"},
+    }[method]
+    roles = parameter_roles(model)
+    names = []
+    for name, p in model.named_parameters():
+        role, d = roles[name]
+        p.requires_grad_(role in trainable_roles and d in (None, domain))
+        if p.requires_grad:
+            names.append(name)
+    return names
+
+
+# ---------------------------------------------------------------- parameter accounting
+
+
+def count_parameters(model: nn.Module, domains: Sequence[str] | None = None) -> dict[str, int]:
+    """Parameters by role, counted from the modules themselves, for a subset of domains
+    (shared parameters are counted once). Keys: shared, adapter, basis, norm, head, total."""
+    wanted = None if domains is None else set(domains)
+    counts = dict.fromkeys(("shared", "adapter", "basis", "norm", "head"), 0)
+    roles = parameter_roles(model)
+    for name, p in model.named_parameters():
+        role, d = roles[name]
+        if d is None or wanted is None or d in wanted:
+            counts[role] += p.numel()
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def multi_domain_size(model: nn.Module, *, finetuned: bool = False) -> int:
+    """Parameters needed to store the model for all its domains.
+
+    With `finetuned`, every domain keeps its own copy of the shared weights (one network per
+    domain, Table 1's "Finetuning" row); otherwise they are stored once.
+    """
+    counts = count_parameters(model)
+    shared_copies = len(model_domains(model)) if finetuned else 1
+    return counts["total"] + (shared_copies - 1) * counts["shared"]
+
+
+def round_multiplier(ratio: float) -> float:
+    """Table 1 prints sizes at the precision that tells the models apart: nearest half below
+    5x, nearest integer from 5x up (9.7 -> 10, 2.16 -> 2, 1.67 -> 1.5)."""
+    return float(round(ratio)) if ratio >= 5 else round(ratio * 2) / 2
+
+
+def size_multiplier(model: nn.Module, reference: nn.Module, *, finetuned: bool = False) -> float:
+    """Table 1's "#par": the multi-domain size over the plain network's (unrounded)."""
+    return multi_domain_size(model, finetuned=finetuned) / count_parameters(reference)["total"]
+
+
+def plain_reference(width: float = 1.0, num_classes: int = 1000) -> ResNet26:
+    """The vanilla network pretrained on ImageNet, the denominator of Table 1's "#par"."""
+    return ResNet26.build([("imagenet12", num_classes)], width=width)
+
+
+# ---------------------------------------------------------------- moving weights between models
+
+
+def load_matching(model: nn.Module, state: Mapping[str, torch.Tensor], *, strict_shapes: bool = True,
+                  ignore_missing: Sequence[str] = ("adapter", "basis")) -> dict[str, list[str]]:
+    """Copy parameters and buffers by name (never by position).
+
+    Returns {"loaded", "missing", "unexpected"}. A missing entry whose role is not in
+    `ignore_missing` is an error, and so is a shape mismatch when `strict_shapes`.
+    """
+    own = model.state_dict()
+    roles = parameter_roles(model)
+    loaded, missing, mismatched = [], [], []
+    for name, target in own.items():
+        if name not in state:
+            missing.append(name)
+            continue
+        if state[name].shape != target.shape:
+            mismatched.append(f"{name}: {tuple(state[name].shape)} vs {tuple(target.shape)}")
+            continue
+        loaded.append(name)
+    if mismatched and strict_shapes:
+        raise ValueError("shape mismatch while loading: " + "; ".join(mismatched[:5]))
+    fatal = [n for n in missing if roles.get(n, ("buffer", None))[0] not in ignore_missing
+             and not _is_adapter_buffer(n)]
+    if fatal:
+        raise KeyError(f"{len(fatal)} entries missing from the source state, e.g. {fatal[:3]}")
+    with torch.no_grad():
+        for name in loaded:
+            own[name].copy_(state[name])
+    return {"loaded": loaded, "missing": missing, "unexpected": [n for n in state if n not in own]}
+
+
+def _is_adapter_buffer(name: str) -> bool:
+    # running statistics of a series adapter's BN1 (absent from a network trained without it)
+    return ".adapters." in name
+
+
+def transfer_from(source: ResNet26, target: ResNet26, *, source_domain: str) -> None:
+    """Initialise every target domain from a (pretrained) source: shared convs copied by name,
+    each target domain's BNs (and adapters, when both have them) copied from `source_domain`."""
+    state = source.state_dict()
+    renamed: dict[str, torch.Tensor] = {}
+    for name, tensor in state.items():
+        parts = name.split(".")
+        if source_domain in parts:
+            i = parts.index(source_domain)
+            for d in target.domains:
+                renamed[".".join(parts[:i] + [d] + parts[i + 1:])] = tensor
+        else:
+            renamed[name] = tensor
+    # heads are per task and never transferred; adapters absent from the source keep their init
+    keep = {k: v for k, v in renamed.items() if ".heads." not in k}
+    load_matching(target, keep, ignore_missing=("adapter", "basis", "head"))
+
+
+__all__ = [
+    "ModelConfig", "ResNet26", "BasicBlock", "ConvUnit", "PLACEMENTS", "METHODS", "parameter_roles",
+    "set_trainable", "count_parameters", "multi_domain_size", "round_multiplier", "size_multiplier",
+    "plain_reference", "load_matching", "transfer_from", "DomainModule", "ParallelAdapter",
+]
