@@ -328,13 +328,16 @@ def load_matching(model: nn.Module, state: Mapping[str, torch.Tensor], *, strict
     """
     own = model.state_dict()
     roles = parameter_roles(model)
+    # a plain conv "x.conv.weight" is the shared "x.conv.base.weight" of an adapted one
+    source = {_canonical(k): v for k, v in state.items()}
     loaded, missing, mismatched = [], [], []
     for name, target in own.items():
-        if name not in state:
+        key = _canonical(name)
+        if key not in source:
             missing.append(name)
             continue
-        if state[name].shape != target.shape:
-            mismatched.append(f"{name}: {tuple(state[name].shape)} vs {tuple(target.shape)}")
+        if source[key].shape != target.shape:
+            mismatched.append(f"{name}: {tuple(source[key].shape)} vs {tuple(target.shape)}")
             continue
         loaded.append(name)
     if mismatched and strict_shapes:
@@ -345,8 +348,13 @@ def load_matching(model: nn.Module, state: Mapping[str, torch.Tensor], *, strict
         raise KeyError(f"{len(fatal)} entries missing from the source state, e.g. {fatal[:3]}")
     with torch.no_grad():
         for name in loaded:
-            own[name].copy_(state[name])
-    return {"loaded": loaded, "missing": missing, "unexpected": [n for n in state if n not in own]}
+            own[name].copy_(source[_canonical(name)])
+    known = {_canonical(n) for n in own}
+    return {"loaded": loaded, "missing": missing, "unexpected": [n for n in state if _canonical(n) not in known]}
+
+
+def _canonical(name: str) -> str:
+    return name.replace(".base.", ".")
 
 
 def _is_adapter_buffer(name: str) -> bool:
