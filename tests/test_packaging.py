@@ -17,7 +17,8 @@ def test_environment_yml_lists_the_same_packages_as_pyproject():
     pip_deps = {_name(r) for r in project["dependencies"]}
     pip_deps |= {_name(r) for group in project["optional-dependencies"].values() for r in group}
     conda = set()
-    for line in (ROOT / "environment.yml").read_text().splitlines():
+    text = (ROOT / "environment.yml").read_text()
+    for line in text[text.index("dependencies:"):].splitlines():
         m = re.match(r"^\s{2}- ([A-Za-z0-9_.\-]+)", line)
         if m and m.group(1) not in ("python", "pip"):
             conda.add(CONDA_NAMES.get(_name(m.group(1)), _name(m.group(1))))
