@@ -1,0 +1,283 @@
+"""Run configuration: one frozen `TrainConfig` per training run, and the profiles that size them.
+
+A run is fully described by its `TrainConfig`; the results store identifies a run by the hash of
+the config's stable JSON (`TrainConfig.run_id`). Construction is strict: an unknown key, a value
+of the wrong type or an unknown method / domain / profile is an error that lists the valid ones.
+
+Defaults are the authors' (REFERENCE.md "Training"): SGD, lr 0.1, momentum 0.9, batch 128,
+120 epochs with lr x0.1 at epoch 80 and x0.01 at 100 (stored as fractions of the epochs so a
+shorter profile keeps the shape of the schedule).
+
+Weight decay (the choices this reproduction makes):
+- adapters (1x1 alpha, or gamma_t after joint SVD): per domain, paper sec. 4.1: 0.002 for
+  aircraft, dtd, vgg-flowers; 0.0005 for omniglot, daimlerpedcls, ucf101; 0.0001 for cifar100,
+  gtsrb, svhn. imagenet12 (not given by the paper; only used when pretraining a network with
+  series adapters in it) gets 0.0001: it is the largest training set, and the paper's rule is
+  "the larger the set, the smaller the decay".
+- everything else that trains (BNs, classifiers; the 3x3 convolutions when training from
+  scratch or finetuning): `weight_decay` = 5e-4, the value of the authors' commands
+  (`--wd 5.`, i.e. 5 x 1e-4, for their scratch / finetuning / adapter runs). Their code applied
+  1e-4 to the 3x3 convolutions (`--wd3x3 1.`): set `shared_weight_decay=1e-4` to follow it;
+  by default (None) the 3x3 convolutions use `weight_decay` too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .data import DOMAINS
+from .models import METHODS, PLACEMENTS
+
+SPLITS = ("train", "val", "trainval", "test")
+DEVICES = ("auto", "cpu", "cuda")  # or "cuda:N"
+ADAPTERS = ("series", "parallel")
+
+
+def paper_adapter_weight_decay() -> dict[str, float]:
+    """Adapter weight decay per domain (paper sec. 4.1; imagenet12: this reproduction's choice)."""
+    return {
+        "aircraft": 0.002, "dtd": 0.002, "vgg-flowers": 0.002,
+        "omniglot": 0.0005, "daimlerpedcls": 0.0005, "ucf101": 0.0005,
+        "cifar100": 0.0001, "gtsrb": 0.0001, "svhn": 0.0001,
+        "imagenet12": 0.0001,
+    }
+
+
+# ---------------------------------------------------------------- profiles
+
+
+def _profiles() -> dict[str, dict[str, Any]]:
+    """name -> TrainConfig defaults. A function, not a mutable global."""
+    return {
+        # seconds on a laptop: checks that every notebook runs end to end (numbers mean nothing)
+        "smoke": dict(epochs=2, width=0.125, batch_size=16, data_dir="data/mini",
+                      train_limit_batches=4, eval_limit_batches=2),
+        # minutes on a laptop CPU: the MiniDecathlon, small network, shape of the paper's results
+        "mini": dict(epochs=15, width=0.25, batch_size=32, data_dir="data/mini"),
+        # the paper: the Visual Decathlon at 72 pixels, ResNet-26, 120 epochs (GPU hours)
+        "full": dict(epochs=120, width=1.0, batch_size=128, data_dir="data/cache"),
+    }
+
+
+PROFILES: tuple[str, ...] = tuple(_profiles())
+
+
+def profile_defaults(name: str) -> dict[str, Any]:
+    """The TrainConfig defaults of a profile; an unknown name lists the valid ones."""
+    table = _profiles()
+    if name not in table:
+        raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(table)}")
+    return dict(table[name], profile=name)
+
+
+# ---------------------------------------------------------------- the run config
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides the outcome of one training run (see the module docstring).
+
+    Build it with `TrainConfig(...)`, `TrainConfig.for_profile("mini", ...)` or
+    `TrainConfig.from_dict(d)` (strict: unknown keys and wrong types raise).
+    """
+
+    # what to train
+    method: str = "parallel"  # one of models.METHODS
+    domains: tuple[str, ...] = ("cifar100",)  # several: trained together, batches alternate
+    profile: str = "full"  # results go under results/<profile>/
+    data_dir: str = "data/cache"  # prepared cache read by paperlib.data.load_split
+    # model (models.ModelConfig)
+    width: float = 1.0  # channel multiplier of ResNet-26
+    adapter: str | None = "auto"  # "auto": from the method (svd -> parallel); None, series, parallel
+    placement: str = "all"  # all / early / mid / late / half (Table 1)
+    dropout: float = 0.0  # dropout2d before the second parallel adapter of each block (sec. 4.1)
+    adapter_init: str = "he"  # he (authors' code) or zeros (start at the pretrained network)
+    # optimisation
+    epochs: int = 120
+    batch_size: int = 128  # global batch (split across processes under torchrun)
+    lr: float = 0.1
+    momentum: float = 0.9
+    milestones: tuple[float, ...] = (80 / 120, 100 / 120)  # fractions of `epochs`
+    lr_decay: float = 0.1  # lr factor at each milestone
+    weight_decay: float = 5e-4  # BNs, classifiers (and 3x3 convs unless shared_weight_decay)
+    shared_weight_decay: float | None = None  # 3x3 convs; None -> weight_decay
+    adapter_weight_decay: tuple[tuple[str, float], ...] = ()  # per-domain overrides of the paper's
+    # data
+    crop: int | None = None  # train/test crop; None -> 8/9 of the side, a multiple of 8 (64 of 72)
+    train_split: str = "train"  # train, or trainval for the test-set numbers
+    eval_splits: tuple[str, ...] = ("val",)
+    train_fraction: float = 1.0  # seeded class-stratified subset of the train split (sec. 4.3)
+    class_fraction: float = 1.0  # seeded subset of the classes, train and eval (fig. 4b pretraining)
+    # transfer
+    pretrained: tuple[str, ...] = ()  # weight files (.safetensors) saved by the results store
+    source_domain: str = "imagenet12"  # domain of the pretrained network new domains start from
+    svd_rank: float | int | None = None  # method svd: K per layer; None -> C/2 (sec. 3.4)
+    svd_domains: tuple[str, ...] = ()  # method svd: adapters compressed together; () -> domains
+    # runtime
+    seed: int = 0
+    device: str = "auto"  # auto, cpu, cuda, cuda:N
+    amp: bool = True  # bf16 autocast (CUDA only; no-op on CPU)
+    channels_last: bool = True  # CUDA only
+    compile: bool = False  # torch.compile the model
+    sync_bn: bool = True  # under torchrun: batch statistics over the global batch
+    train_limit_batches: int | None = None  # dry runs: at most this many steps per epoch
+    eval_limit_batches: int | None = None  # dry runs: at most this many batches per split
+    eval_batch_size: int = 256
+
+    # ------------------------------------------------------------ validation
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; valid methods: {', '.join(METHODS)}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown profile {self.profile!r}; valid profiles: {', '.join(PROFILES)}")
+        if not self.domains:
+            raise ValueError("domains is empty; give at least one of: " + ", ".join(DOMAINS))
+        for name in (*self.domains, self.source_domain, *self.svd_domains, *(d for d, _ in self.adapter_weight_decay)):
+            if name not in DOMAINS:
+                raise ValueError(f"unknown domain {name!r}; valid domains: {', '.join(DOMAINS)}")
+        if len(set(self.domains)) != len(self.domains):
+            raise ValueError(f"domains repeat: {self.domains}")
+        wanted = {"series": "series", "parallel": "parallel", "svd": "parallel"}.get(self.method)
+        if self.adapter == "auto":
+            set_("adapter", wanted)
+        elif self.adapter is not None and self.adapter not in ADAPTERS:
+            raise ValueError(f"unknown adapter {self.adapter!r}; choose 'auto', None or one of {ADAPTERS}")
+        if wanted is not None and self.adapter != wanted:
+            raise ValueError(f"method {self.method!r} needs adapter {wanted!r}, got {self.adapter!r}")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(f"unknown placement {self.placement!r}; valid placements: {', '.join(PLACEMENTS)}")
+        for split in (self.train_split, *self.eval_splits):
+            if split not in SPLITS:
+                raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ValueError(f"unknown device {self.device!r}; valid: {', '.join(DEVICES)} or cuda:N")
+        if self.method == "svd" and not self.pretrained:
+            raise ValueError("method 'svd' compresses trained parallel adapters: give their weight files in pretrained")
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "width": self.width,
+                    "eval_batch_size": self.eval_batch_size}
+        for key, value in positive.items():
+            if value <= 0:
+                raise ValueError(f"{key} must be positive, got {value}")
+        for key in ("train_limit_batches", "eval_limit_batches"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ValueError(f"{key} must be None or >= 1, got {getattr(self, key)}")
+        if self.svd_domains and (self.method != "svd" or not set(self.domains) <= set(self.svd_domains)):
+            raise ValueError(f"svd_domains {self.svd_domains} needs method 'svd' and must include domains {self.domains}")
+        for key in ("train_fraction", "class_fraction"):
+            if not 0.0 < getattr(self, key) <= 1.0:
+                raise ValueError(f"{key} must be in (0, 1], got {getattr(self, key)}")
+        if any(not 0.0 <= m <= 1.0 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
+            raise ValueError(f"milestones must be increasing fractions of the epochs in [0, 1], got {self.milestones}")
+        if self.crop is not None and self.crop < 1:
+            raise ValueError(f"crop must be None or >= 1, got {self.crop}")
+        decays = [self.weight_decay, *(v for _, v in self.adapter_weight_decay)]
+        if self.shared_weight_decay is not None:
+            decays.append(self.shared_weight_decay)
+        if any(v < 0 for v in decays) or not 0 <= self.momentum < 1 or not 0 < self.lr_decay <= 1:
+            raise ValueError("weight decays must be >= 0, momentum in [0, 1) and lr_decay in (0, 1]")
+
+    # ------------------------------------------------------------ construction
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "TrainConfig":
+        """Strict: every key must be a field; lists become tuples; values are type-checked."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ValueError(f"unknown TrainConfig key(s) {unknown}; valid keys: {', '.join(names)}")
+        return cls(**{k: _freeze(v) for k, v in values.items()})
+
+    @classmethod
+    def for_profile(cls, profile: str, **overrides: Any) -> "TrainConfig":
+        """The profile's defaults, then `overrides` (strict, as `from_dict`)."""
+        return cls.from_dict({**profile_defaults(profile), **overrides})
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return self.from_dict({**self.to_dict(), **changes})
+
+    # ------------------------------------------------------------ identity
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (tuples become lists); `from_dict(to_dict())` gives back an equal config."""
+        return json.loads(self.to_json())
+
+    def to_json(self) -> str:
+        """Stable JSON: sorted keys, no whitespace; the same config always gives the same bytes."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def run_id(self) -> str:
+        """16 hex digits of the SHA-256 of the stable JSON of the whole config."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    def adapter_decay(self, domain: str) -> float:
+        """Weight decay of `domain`'s adapters: the override if given, else the paper's value."""
+        return dict(self.adapter_weight_decay).get(domain, paper_adapter_weight_decay()[domain])
+
+    def milestone_epochs(self) -> list[int]:
+        """The milestones in epochs (80 and 100 of 120); a repeated epoch decays twice there."""
+        return [int(round(m * self.epochs)) for m in self.milestones]
+
+
+# ---------------------------------------------------------------- strict typing
+
+
+def _freeze(value: Any) -> Any:
+    """JSON values to the dataclass's: lists -> tuples (recursively), a dict of decays -> pairs."""
+    if isinstance(value, Mapping):
+        return tuple((k, _freeze(v)) for k, v in sorted(value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_matches(v, args[0]) for v in value)
+        return len(args) == len(value) and all(_matches(v, a) for v, a in zip(value, args))
+    if hint is float:  # an int is a fine float (JSON writes 1.0 as 1 in some tools); bool is not
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _check_types(config: TrainConfig) -> None:
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, list | Mapping):  # direct construction with a list / dict: store tuples
+            value = _freeze(value)
+            object.__setattr__(config, f.name, value)
+        if not _matches(value, hints[f.name]):
+            raise TypeError(f"TrainConfig.{f.name} must be {_describe(hints[f.name])}, got {value!r} "
+                            f"({type(value).__name__})")
+        if hints[f.name] is float and isinstance(value, int):
+            object.__setattr__(config, f.name, float(value))  # 1 and 1.0 hash the same
+
+
+def _describe(hint: Any) -> str:
+    return str(hint).replace("typing.", "")
+
+
+__all__ = ["TrainConfig", "PROFILES", "SPLITS", "profile_defaults", "paper_adapter_weight_decay"]

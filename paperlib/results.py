@@ -1,0 +1,203 @@
+"""The results store: one JSON record per finished run, found again from its config alone.
+
+Layout under the store's root (default `results/`), per profile:
+
+    results/<profile>/<run_id>.json                    the record (written last, atomically)
+    results/<profile>/<run_id>.safetensors             final weights (+ model config in the header)
+    results/<profile>/<run_id>.predictions.safetensors  predicted labels and image ids per eval split
+    results/<profile>/<run_id>.ckpt                    the checkpoint of a run in progress
+
+`run_id` is 16 hex digits of the SHA-256 of the config's stable JSON (`TrainConfig.run_id`): the
+same config always maps to the same files, any change of any field to new ones. A record holds the
+config, per-domain accuracies per eval split, parameter counts (`models.count_parameters`), the
+per-epoch history, wall time, device, library versions and when it finished. Records are never
+overwritten silently: saving a different record under an existing id raises unless overwrite=True.
+
+`load_records(dir)` gathers every record below `dir` into one pandas DataFrame, one row per run
+and domain (columns in its docstring).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save
+
+from . import __version__
+from .checkpoint import atomic_write_bytes, atomic_write_json, read_json
+from .config import TrainConfig
+from .models import count_parameters
+
+RECORD_FORMAT = 1
+
+
+class RecordExistsError(FileExistsError):
+    """A different record is already stored under this run id."""
+
+
+class ResultStore:
+    """Records, weights, predictions and checkpoints of runs, by profile and run id."""
+
+    def __init__(self, root: str | os.PathLike = "results"):
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"ResultStore({str(self.root)!r})"
+
+    # ------------------------------------------------------------ paths
+
+    def _base(self, config: TrainConfig) -> Path:
+        return self.root / config.profile / config.run_id
+
+    def record_path(self, config: TrainConfig) -> Path:
+        return self._base(config).with_suffix(".json")
+
+    def weights_path(self, config: TrainConfig) -> Path:
+        return self._base(config).with_suffix(".safetensors")
+
+    def predictions_path(self, config: TrainConfig) -> Path:
+        return self._base(config).with_suffix(".predictions.safetensors")
+
+    def checkpoint_path(self, config: TrainConfig) -> Path:
+        return self._base(config).with_suffix(".ckpt")
+
+    def file_names(self, config: TrainConfig) -> dict[str, str]:
+        """The run's files, relative to the record's folder (stored in the record)."""
+        return {"weights": self.weights_path(config).name, "predictions": self.predictions_path(config).name}
+
+    # ------------------------------------------------------------ records
+
+    def load(self, config: TrainConfig) -> dict | None:
+        """The stored record of `config`, or None."""
+        path = self.record_path(config)
+        return read_json(path) if path.is_file() else None
+
+    def exists(self, config: TrainConfig) -> bool:
+        return self.record_path(config).is_file()
+
+    def save(self, record: Mapping[str, Any], *, overwrite: bool = False) -> Path:
+        """Write a record (atomically). An identical record is a no-op; a different one under the
+        same id raises RecordExistsError unless `overwrite`."""
+        config = TrainConfig.from_dict(record["config"])
+        if config.run_id != record["run_id"]:
+            raise ValueError(f"record run_id {record['run_id']} does not match its config ({config.run_id})")
+        path = self.record_path(config)
+        if path.is_file() and not overwrite:
+            if read_json(path) == _json_roundtrip(record):
+                return path
+            raise RecordExistsError(f"{path} already holds a different record of run {config.run_id}; "
+                                    "pass overwrite=True to replace it")
+        atomic_write_json(path, dict(record))
+        return path
+
+    # ------------------------------------------------------------ predictions
+
+    def save_predictions(self, config: TrainConfig,
+                         predictions: Mapping[str, Mapping[str, tuple[torch.Tensor, torch.Tensor]]]) -> Path:
+        """{domain: {split: (image_ids, predicted labels)}} as safetensors
+        ("<domain>/<split>/image_ids", "<domain>/<split>/labels")."""
+        tensors = {}
+        for domain, splits in predictions.items():
+            for split, (ids, labels) in splits.items():
+                tensors[f"{domain}/{split}/image_ids"] = ids.to("cpu", torch.int64).contiguous()
+                tensors[f"{domain}/{split}/labels"] = labels.to("cpu", torch.int64).contiguous()
+        path = self.predictions_path(config)
+        atomic_write_bytes(path, save(tensors))
+        return path
+
+    def load_predictions(self, config: TrainConfig) -> dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+        """The inverse of `save_predictions` (for the Decathlon submission writer)."""
+        flat = load_file(self.predictions_path(config))
+        out: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
+        for key in flat:
+            domain, split, kind = key.split("/")
+            if kind == "labels":
+                out.setdefault(domain, {})[split] = (flat[f"{domain}/{split}/image_ids"], flat[key])
+        return out
+
+    def records(self, profile: str | None = None) -> pd.DataFrame:
+        return load_records(self.root if profile is None else self.root / profile)
+
+
+def make_record(config: TrainConfig, *, model: torch.nn.Module, metrics: Mapping[str, Mapping[str, float | None]],
+                history: list[dict], wall_time_s: float, device: str, world_size: int = 1,
+                resumed_from_epoch: int | None = None, files: Mapping[str, str] | None = None) -> dict:
+    """The JSON record of a finished run."""
+    return {
+        "format": RECORD_FORMAT,
+        "run_id": config.run_id,
+        "profile": config.profile,
+        "config": config.to_dict(),
+        "metrics": {d: dict(splits) for d, splits in metrics.items()},
+        "parameters": {"model": count_parameters(model),
+                       "per_domain": {d: count_parameters(model, [d]) for d in config.domains}},
+        "history": history,
+        "wall_time_s": round(float(wall_time_s), 3),
+        "device": device,
+        "world_size": world_size,
+        "resumed_from_epoch": resumed_from_epoch,  # None: trained in one go
+        "versions": library_versions(),
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "files": dict(files or {}),
+    }
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import safetensors
+
+    return {"paperlib": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": numpy.__version__, "safetensors": safetensors.__version__, "pandas": pd.__version__}
+
+
+def load_records(directory: str | os.PathLike) -> pd.DataFrame:
+    """Every record below `directory` (recursively) as one DataFrame, one row per run and domain.
+
+    Columns: run_id, profile, domain, method, domains ("+"-joined, the run's), acc_<split> for
+    each evaluated split (top-1 %, NaN where unlabelled or not evaluated), params_total (the whole
+    model), params_domain (shared + that domain's own, `count_parameters(model, [domain])`),
+    adapter / norm / head parameters of the domain, wall_time_s, device, finished, then every
+    other TrainConfig field by name. Empty folder: an empty frame with the fixed columns.
+    """
+    rows = []
+    for path in sorted(Path(directory).rglob("*.json")):
+        record = read_json(path)
+        if not isinstance(record, dict) or "run_id" not in record or "config" not in record:
+            continue
+        config = record["config"]
+        fixed = {k: v for k, v in config.items() if k not in ("domains", "method", "profile")}
+        for domain in config["domains"]:
+            counts = record["parameters"]["per_domain"].get(domain, {})
+            row = {"run_id": record["run_id"], "profile": record["profile"], "domain": domain,
+                   "method": config["method"], "domains": "+".join(config["domains"])}
+            for split, acc in record["metrics"].get(domain, {}).items():
+                row[f"acc_{split}"] = float("nan") if acc is None else acc
+            row.update(params_total=record["parameters"]["model"]["total"], params_domain=counts.get("total"),
+                       params_adapter=counts.get("adapter"), params_norm=counts.get("norm"),
+                       params_head=counts.get("head"), wall_time_s=record["wall_time_s"],
+                       device=record["device"], finished=record["finished"])
+            row.update({k: _hashable(v) for k, v in fixed.items()})
+            rows.append(row)
+    columns = ["run_id", "profile", "domain", "method", "domains"]
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
+
+
+def _hashable(value: Any) -> Any:
+    """JSON lists back to tuples (so DataFrame columns can be grouped by)."""
+    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
+
+
+def _json_roundtrip(obj: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(obj, sort_keys=True))
+
+
+__all__ = ["ResultStore", "RecordExistsError", "make_record", "load_records", "library_versions"]
