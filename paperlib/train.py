@@ -110,6 +110,7 @@ def train(config: TrainConfig, *, loader: Loader | None = None, checkpoint: str 
         images = {d: _maybe_to_device(s.images, device) for d, s in train_sets.items()}
         labels = {d: s.labels.to(images[d].device) for d, s in train_sets.items()}
         crops = {d: _crop(config, s) for d, s in train_sets.items()}
+        specs = {d: domain_spec(d) for d in config.domains}
 
         # 3. model: build, start from the pretrained weights, compress (svd), choose what trains
         model = build_model(config, {d: s.num_classes for d, s in train_sets.items()})
@@ -184,7 +185,7 @@ def train(config: TrainConfig, *, loader: Loader | None = None, checkpoint: str 
                 b = i // len(config.domains)
                 # 7b. the global batch: index the uint8 tensor, move, augment on the device
                 idx = order[domain][b * config.batch_size:(b + 1) * config.batch_size].to(images[domain].device)
-                x = augment_batch(images[domain][idx].to(device, non_blocking=True), domain_spec(domain),
+                x = augment_batch(images[domain][idx].to(device, non_blocking=True), specs[domain],
                                   train=True, crop=crops[domain], generator=augment_gen)
                 y = labels[domain][idx].to(device, non_blocking=True)
                 if group.world > 1:  # this process's slice of the global batch
