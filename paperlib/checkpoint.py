@@ -5,6 +5,9 @@ over the target with `os.replace`: a reader (or a SIGKILL) sees the old file or 
 never half of one. Nothing here unpickles arbitrary objects: checkpoints are read with
 `torch.load(weights_only=True)` (tensors, numbers, strings, lists, dicts only) and weights are
 safetensors with a JSON header.
+
+Checkpoints hold no RNG state: the engine re-seeds its generators at the start of every epoch
+from (seed, epoch, rank), so the state at an epoch boundary is a function of the config alone.
 """
 
 from __future__ import annotations
@@ -103,23 +106,6 @@ def load_scheduler_state(scheduler: torch.optim.lr_scheduler.LRScheduler, text: 
     scheduler.load_state_dict(state)
 
 
-def rng_state(generators: Mapping[str, torch.Generator]) -> dict[str, torch.Tensor]:
-    """torch's global RNGs (CPU, and CUDA when used) and the given generators."""
-    state = {f"gen.{name}": g.get_state() for name, g in generators.items()}
-    state["torch.cpu"] = torch.get_rng_state()
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["torch.cuda"] = torch.cuda.get_rng_state()
-    return state
-
-
-def set_rng_state(state: Mapping[str, torch.Tensor], generators: Mapping[str, torch.Generator]) -> None:
-    for name, g in generators.items():
-        g.set_state(state[f"gen.{name}"])
-    torch.set_rng_state(state["torch.cpu"])
-    if "torch.cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state["torch.cuda"])
-
-
 # ---------------------------------------------------------------- final weights
 
 
@@ -139,5 +125,4 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
 
 
 __all__ = ["atomic_write_bytes", "atomic_write_json", "read_json", "save_checkpoint", "load_checkpoint",
-           "scheduler_state", "load_scheduler_state", "rng_state", "set_rng_state", "save_weights",
-           "load_weights"]
+           "scheduler_state", "load_scheduler_state", "save_weights", "load_weights"]
