@@ -21,6 +21,8 @@ venv: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+	# the notebooks under the smoke profile; nbval compares the "# NBVAL_CHECK_OUTPUT" cells only
+	PAPERLIB_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 
 reproduce: $(STAMP)
 	$(BIN)/paperlib reproduce --profile $(PROFILE)

@@ -1,0 +1,134 @@
+"""Figures as pure functions of data frames; saving is atomic.
+
+Figure 4 of the paper: (a) CIFAR-100 accuracy of parallel adapters against the pretrained
+network's width, with and without dropout, on the full training set and on few images per
+class; (b) against the number of pretraining classes; (c-e) transfer learning against the
+fraction of training data on a small, a medium and a large domain (finetuning, series, parallel).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)  # headless by default; a notebook's inline backend still wins
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+# What the paper states in its text about Figure 4 (sec. 4.1, 4.2), drawn as reference points.
+PAPER_FIG4_POINTS = {
+    "a": [  # parallel adapters + dropout, pretrained width 2.5x, CIFAR-100
+        {"width_x": 2.5, "subset": "full", "accuracy": 85.0, "label": "paper: 85% (full, 2.5x, dropout)"},
+        {"width_x": 2.5, "subset": "few", "accuracy": 73.0, "label": "paper: 73% (50/class, 2.5x, dropout)"},
+    ],
+    "e": [  # MIT Places 205, full training set
+        {"fraction": 1.0, "method": "finetune", "accuracy": 51.13, "label": "paper: finetuning 51.13%"},
+        {"fraction": 1.0, "method": "parallel", "accuracy": 47.2, "label": "paper: adapters 47.2%"},
+    ],
+}
+METHOD_STYLE = {"finetune": ("tab:gray", "s"), "series": ("tab:blue", "^"), "parallel": ("tab:red", "o")}
+
+
+def save_figure(fig: plt.Figure, path: str | os.PathLike) -> Path:
+    """Write a figure atomically (temporary file, then rename), in the format of the suffix."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _panel_a(ax: plt.Axes, frame: pd.DataFrame, *, reference_points: bool) -> None:
+    """frame: width_x, dropout (bool), subset ("full" | "few"), accuracy."""
+    for (subset, dropout), group in frame.groupby(["subset", "dropout"]):
+        group = group.sort_values("width_x")
+        ax.plot(group["width_x"], group["accuracy"], marker="o", linestyle="-" if dropout else "--",
+                color="tab:red" if subset == "full" else "tab:orange",
+                label=f"{subset} data, {'dropout' if dropout else 'no dropout'}")
+    if reference_points:
+        for p in PAPER_FIG4_POINTS["a"]:
+            ax.scatter([p["width_x"]], [p["accuracy"]], marker="*", s=120, color="black", zorder=5)
+            ax.annotate(p["label"], (p["width_x"], p["accuracy"]), fontsize=6, xytext=(-90, 4),
+                        textcoords="offset points")
+    ax.set_xlabel("pretrained width (x)")
+    ax.set_title("(a) width and dropout, cifar100")
+
+
+def _panel_b(ax: plt.Axes, frame: pd.DataFrame) -> None:
+    """frame: classes, accuracy (optionally method)."""
+    frame = frame.sort_values("classes")
+    ax.plot(frame["classes"], frame["accuracy"], marker="o", color="tab:red", label="parallel adapters")
+    ax.set_xlabel("pretraining classes")
+    ax.set_title("(b) pretraining classes, cifar100")
+
+
+def _panel_transfer(ax: plt.Axes, frame: pd.DataFrame, title: str, points: list[dict] | None) -> None:
+    """frame: fraction, method, accuracy."""
+    for method, group in frame.groupby("method"):
+        color, marker = METHOD_STYLE.get(method, ("tab:green", "x"))
+        group = group.sort_values("fraction")
+        ax.plot(group["fraction"] * 100, group["accuracy"], marker=marker, color=color, label=method)
+    for p in points or []:
+        color, _ = METHOD_STYLE.get(p["method"], ("black", "*"))
+        ax.scatter([p["fraction"] * 100], [p["accuracy"]], marker="*", s=120, color=color, edgecolor="black",
+                   zorder=5, label=p["label"])
+    ax.set_xscale("log")
+    ax.set_xlabel("training data used (%)")
+    ax.set_title(title)
+
+
+def figure4(panels: Mapping[str, pd.DataFrame], *, profile: str, transfer_titles: Mapping[str, str] | None = None,
+            paper_points: bool = True) -> plt.Figure:
+    """Figure 4 (a to e) from one frame per panel; missing panels are left blank with a note.
+
+    panels: "a", "b" as described in their helpers; "c", "d", "e" transfer frames.
+    transfer_titles: the domain shown in c, d, e (the paper: UCF-101, CIFAR-100, MIT Places).
+    paper_points: draw the paper's reference values (meaningful only at the full profile's scale).
+    """
+    titles = {"c": "(c) small", "d": "(d) medium", "e": "(e) large", **(transfer_titles or {})}
+    fig, axes = plt.subplots(1, 5, figsize=(22, 4.2))
+    for key, ax in zip("abcde", axes):
+        frame = panels.get(key)
+        if frame is None or frame.empty:
+            ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
+            ax.set_title(f"({key})")
+            continue
+        if key == "a":
+            _panel_a(ax, frame, reference_points=paper_points)
+        elif key == "b":
+            _panel_b(ax, frame)
+        else:
+            _panel_transfer(ax, frame, titles[key], PAPER_FIG4_POINTS.get(key) if paper_points else None)
+        ax.set_ylabel("top-1 accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Figure 4 reproduced ({profile} profile)")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_bars(table: pd.DataFrame, domains: list[str], *, title: str) -> plt.Figure:
+    """One group of bars per domain, one bar per model row (columns: model + domains)."""
+    fig, ax = plt.subplots(figsize=(max(8, 1.2 * len(domains)), 4))
+    n = len(table)
+    width = 0.8 / max(n, 1)
+    for i, (_, row) in enumerate(table.iterrows()):
+        xs = [j + i * width for j in range(len(domains))]
+        ax.bar(xs, [row[d] for d in domains], width=width, label=row["model"])
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(domains))], domains, rotation=30, ha="right")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,280 @@
+"""Table 1, Figure 4 and the claims table, assembled from the results store (pure frames in,
+frames and files out). Numbers in the README are inserted from here, never typed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from . import experiments as ex
+from .checkpoint import atomic_write_bytes
+from .models import ResNet26, multi_domain_size, round_multiplier
+from .score import BASELINE_ACCURACY, PAPER_COLUMNS, decathlon_score, paper_table1
+
+COLUMN_OF = {domain: column for column, domain in PAPER_COLUMNS.items()}  # imagenet12 -> ImNet
+
+
+@dataclass
+class SeriesResults:
+    """Every frame the report needs, one row per run and domain (see experiments.run_all)."""
+
+    pretrain: pd.DataFrame
+    table1: pd.DataFrame  # model, domain, accuracy
+    a_posteriori: pd.DataFrame
+    uniform_decay: pd.DataFrame
+    width_dropout: pd.DataFrame
+    transfer: pd.DataFrame
+    classes: pd.DataFrame
+
+
+def collect(study: ex.Study) -> SeriesResults:
+    """Run (or, normally, load) every training of the series and gather the frames."""
+    run = lambda plan: ex.run_all(study, plan)  # noqa: E731
+    rows = list(ex.TABLE1_ROWS)
+    table1 = pd.concat([run(ex.table1_plan(study, rows)), run(ex.svd_plan(study))], ignore_index=True)
+    return SeriesResults(
+        pretrain=run(ex.pretraining_plan(study)), table1=table1, a_posteriori=run(ex.series_a_posteriori_plan(study)),
+        uniform_decay=run(ex.uniform_decay_plan(study, study.settings.uniform_decay)),
+        width_dropout=run(ex.width_dropout_plan(study)), transfer=run(ex.transfer_plan(study)),
+        classes=run(ex.class_plan(study)))
+
+
+# ---------------------------------------------------------------- Table 1
+
+
+def size_column(width: float, classes: Mapping[str, int]) -> dict[str, float]:
+    """Table 1's "#par" of each of our rows, from ten-domain models built at our width and class
+    counts (the SVD row compressed with K = C/2)."""
+    from .compress import compress_jointly
+
+    domains = [(d, classes[d]) for d in (ex.SOURCE, *ex.TARGETS) if d in classes]
+    plain = ResNet26.build([(ex.SOURCE, classes[ex.SOURCE])], width=width)
+    reference = multi_domain_size(plain)
+
+    def ratio(model, finetuned=False) -> float:
+        return round_multiplier(multi_domain_size(model, finetuned=finetuned) / reference)
+
+    out = {}
+    for row, (method, network, placement) in ex.TABLE1_ROWS.items():
+        adapter = None if method == "finetune" else method
+        out[row] = ratio(ResNet26.build(domains, width=width, adapter=adapter, placement=placement),
+                         finetuned=method == "finetune")
+    parallel = ResNet26.build(domains, width=width, adapter="parallel")
+    out["Parallel SVD"] = ratio(compress_jointly(parallel, inplace=True)[0])
+    out["Series (a posteriori)"] = out["Series Res. adapt."]
+    return out
+
+
+def table1(results: SeriesResults, *, classes: Mapping[str, int], width: float, profile: str) -> pd.DataFrame:
+    """Our Table 1: one row per model, the paper's column names, mean and S (see `score_baseline`)."""
+    source = results.pretrain[results.pretrain["width_factor"].eq(1.0) & results.pretrain["class_fraction"].eq(1.0)]
+    imnet = dict(zip(source["network"], source["accuracy"]))
+    frames = pd.concat([results.table1, results.a_posteriori], ignore_index=True)
+    wide = frames.pivot_table(index="model", columns="domain", values="accuracy", aggfunc="first")
+    order = [r for r in (*ex.TABLE1_ROWS, "Parallel SVD", "Series (a posteriori)") if r in wide.index]
+    wide = wide.loc[order]
+    wide[ex.SOURCE] = [imnet.get("series" if "Series" in r and "posteriori" not in r else "plain") for r in order]
+    sizes = size_column(width, classes)
+    out = pd.DataFrame({"model": order, "params_x": [sizes.get(r) for r in order]})
+    for column, domain in PAPER_COLUMNS.items():
+        out[column] = wide[domain].to_numpy() if domain in wide else float("nan")
+    out["mean"] = out[list(PAPER_COLUMNS)].mean(axis=1)
+    baseline = score_baseline(out, profile)
+    out["S"] = [_score(row, baseline) for _, row in out.iterrows()]
+    return out
+
+
+def score_baseline(ours: pd.DataFrame, profile: str) -> dict[str, float]:
+    """Emax of the Decathlon score: the paper's baseline at the full profile; elsewhere our own
+    Finetuning row (the paper's baseline is near its finetuning), since the MiniDecathlon's
+    accuracies live on another scale."""
+    if profile == "full" or "Finetuning" not in set(ours["model"]):
+        return dict(BASELINE_ACCURACY)
+    row = ours[ours["model"] == "Finetuning"].iloc[0]
+    # a baseline at 100% would make Emax 0: keep it just below
+    return {d: min(float(row[c]), 99.9) for c, d in PAPER_COLUMNS.items() if pd.notna(row[c])}
+
+
+def _score(row: pd.Series, baseline: Mapping[str, float]) -> float:
+    accs = {d: float(row[c]) for c, d in PAPER_COLUMNS.items() if pd.notna(row[c]) and d in baseline}
+    return decathlon_score(accs, baseline) if accs else float("nan")
+
+
+def table1_beside_paper(ours: pd.DataFrame) -> pd.DataFrame:
+    """Every row of the paper's Table 1, with our row under it where we trained one."""
+    paper = paper_table1()
+    rows = []
+    for _, p in paper.iterrows():
+        rows.append({"model": p["model"], "source": "paper", **{c: p[c] for c in ["params_x", *PAPER_COLUMNS, "mean", "S"]}})
+        mine = ours[ours["model"] == p["model"]]
+        if len(mine):
+            rows.append({"model": p["model"], "source": "ours", **mine.iloc[0].drop("model").to_dict()})
+    for _, m in ours[~ours["model"].isin(paper["model"])].iterrows():
+        rows.append({"model": m["model"], "source": "ours", **m.drop("model").to_dict()})
+    return pd.DataFrame(rows)
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
+    """A GitHub Markdown table (no extra dependency)."""
+    def cell(v) -> str:
+        if isinstance(v, float):
+            return "–" if pd.isna(v) else f"{v:.{digits}f}".rstrip("0").rstrip(".") if abs(v) >= 100 else f"{v:.{digits}f}"
+        return str(v)
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, sep, *body])
+
+
+# ---------------------------------------------------------------- Figure 4
+
+
+def figure4_frames(results: SeriesResults, *, source_classes: int) -> dict[str, pd.DataFrame]:
+    wd = results.width_dropout.rename(columns={"width_factor": "width_x"})
+    classes = results.classes.assign(classes=lambda f: (f["class_fraction"] * source_classes).round().astype(int))
+    frames = {"a": wd[["width_x", "dropout", "subset", "accuracy"]], "b": classes[["classes", "accuracy"]]}
+    for key, domain in zip("cde", results.transfer["domain"].drop_duplicates()):
+        frames[key] = results.transfer[results.transfer["domain"] == domain][["fraction", "method", "accuracy"]]
+    return frames
+
+
+def transfer_titles(results: SeriesResults) -> dict[str, str]:
+    sizes = ("small", "medium", "large")
+    return {k: f"({k}) {d} ({s})" for k, d, s in zip("cde", results.transfer["domain"].drop_duplicates(), sizes)}
+
+
+# ---------------------------------------------------------------- claims
+
+
+def claims(ours: pd.DataFrame, results: SeriesResults) -> pd.DataFrame:
+    """Each claim of the paper, what it says in numbers, what this run shows, and a verdict
+    computed from explicit criteria (stated in the `test` column)."""
+    mean = dict(zip(ours["model"], ours["mean"]))
+    score = dict(zip(ours["model"], ours["S"]))
+    rows = []
+
+    def add(claim: str, paper: str, test: str, ours_text: str, ok: bool | None) -> None:
+        verdict = "n/a" if ok is None else ("reproduced" if ok else "not reproduced")
+        rows.append({"claim": claim, "paper": paper, "test": test, "this run": ours_text, "verdict": verdict})
+
+    def have(*names: str) -> bool:
+        return all(n in mean and pd.notna(mean[n]) for n in names)
+
+    if have("Parallel Res. adapt.", "Finetuning"):
+        d = mean["Parallel Res. adapt."] - mean["Finetuning"]
+        add("Parallel adapters beat finetuning with 2x instead of 10x the parameters", "78.07 vs 76.88 mean",
+            "mean accuracy parallel > finetuning", f"{mean['Parallel Res. adapt.']:.2f} vs {mean['Finetuning']:.2f}",
+            d > 0)
+    if have("Parallel Res. adapt.", "Series Res. adapt."):
+        d = mean["Parallel Res. adapt."] - mean["Series Res. adapt."]
+        add("Parallel adapters beat series adapters", "+0.9 mean, +253 S", "mean accuracy parallel > series",
+            f"{d:+.2f} mean, {score['Parallel Res. adapt.'] - score['Series Res. adapt.']:+.0f} S", d > 0)
+    if have("Series Res. adapt.", "Series (a posteriori)"):
+        d = mean["Series (a posteriori)"] - mean["Series Res. adapt."]
+        add("Series adapters must be in the network at pretraining", "-1.73 points when added a posteriori",
+            "a posteriori < pretrained with them", f"{d:+.2f} points", d < 0)
+    parts = ["Parallel (early)", "Parallel (mid)", "Parallel (late)"]
+    if have("Parallel Res. adapt.", *parts):
+        best = max(parts, key=lambda r: mean[r])
+        add("Adapting all three stages beats adapting one", "all 78.07 > late 77.40 > mid 76.40 > early 75.32",
+            "all > each single stage", ", ".join(f"{r.split('(')[1][:-1]} {mean[r]:.2f}" for r in parts)
+            + f"; all {mean['Parallel Res. adapt.']:.2f}", all(mean["Parallel Res. adapt."] > mean[r] for r in parts))
+        add("Of the single stages, the late one matters most", "late is the best single stage",
+            "late has the best mean of early/mid/late", f"best: {best}", best == "Parallel (late)")
+    if have("Parallel Res. adapt.", "Parallel (half)"):
+        d = mean["Parallel (half)"] - mean["Parallel Res. adapt."]
+        add("Adapting every conv beats adapting half of them", "-0.67 mean (and -351 S) for half",
+            "half < all", f"{d:+.2f} points", d < 0)
+    if have("Parallel Res. adapt.", "Parallel SVD"):
+        d = mean["Parallel SVD"] - mean["Parallel Res. adapt."]
+        add("Joint SVD keeps the accuracy with half the adapter parameters", "+0.29 mean at 1.5x",
+            "SVD mean within 0.5 point of parallel, or better", f"{d:+.2f} points", d > -0.5)
+    ud = results.uniform_decay
+    if len(ud) and have("Parallel Res. adapt."):
+        d = mean["Parallel Res. adapt."] - ud["accuracy"].mean()
+        add("Per-domain weight decay (larger for small sets) helps", "used for every adapter result",
+            "mean with per-domain decay > one decay for all", f"{d:+.2f} points", d > 0)
+    wd = results.width_dropout
+    if len(wd):
+        widest = wd["width_factor"].max()
+        at = wd[wd["width_factor"] == widest].groupby("dropout")["accuracy"].mean()
+        narrowest = wd[wd["width_factor"] == wd["width_factor"].min()].groupby("dropout")["accuracy"].mean()
+        if len(at) == 2 and len(narrowest) == 2:
+            gain_wide, gain_narrow = at[True] - at[False], narrowest[True] - narrowest[False]
+            add("Dropout helps the adapters of a wider pretrained network", "effective only at 2.5x width (Fig. 4a)",
+                "dropout gain at the widest > at the narrowest, and > 0",
+                f"gain {gain_narrow:+.2f} at the narrowest, {gain_wide:+.2f} at the widest",
+                gain_wide > 0 and gain_wide > gain_narrow)
+        full = wd[(wd["subset"] == "full") & ~wd["dropout"]].sort_values("width_factor")["accuracy"].to_numpy()
+        if len(full) >= 2:
+            add("A wider pretrained network helps", "accuracy grows from 0.5x to 2.5x (Fig. 4a)",
+                "widest > narrowest (no dropout, full data)", f"{full[0]:.2f} -> {full[-1]:.2f}", full[-1] > full[0])
+    tr = results.transfer
+    if len(tr):
+        low = tr[tr["fraction"] == tr["fraction"].min()].groupby("method")["accuracy"].mean()
+        if {"parallel", "finetune"} <= set(low.index):
+            add("Adapters beat finetuning when data is scarce (transfer)", "Fig. 4c-e, small fractions",
+                "parallel > finetune at the smallest fraction (mean of the three domains)",
+                f"{low['parallel']:.2f} vs {low['finetune']:.2f}", low["parallel"] > low["finetune"])
+        large = tr[(tr["domain"] == tr["domain"].drop_duplicates().iloc[-1]) & (tr["fraction"] == tr["fraction"].max())]
+        by = large.groupby("method")["accuracy"].mean()
+        if {"parallel", "finetune"} <= set(by.index):
+            add("Finetuning wins only on a large dataset with all its data", "Places: 51.13 vs 47.2",
+                "finetune > parallel on the large domain, full data", f"{by['finetune']:.2f} vs {by['parallel']:.2f}",
+                by["finetune"] > by["parallel"])
+    cl = results.classes.sort_values("class_fraction")
+    if len(cl) >= 2:
+        accs = cl["accuracy"].to_numpy()
+        add("More pretraining classes give better transfer", "accuracy decreases steadily with fewer classes (Fig. 4b)",
+            "accuracy non-decreasing in the number of classes", " -> ".join(f"{a:.1f}" for a in accs),
+            bool(all(b >= a for a, b in zip(accs, accs[1:]))))
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- files
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    path = Path(path)
+    atomic_write_bytes(path, text.encode())
+    return path
+
+
+def update_readme(readme: str | Path, marker: str, content: str) -> bool:
+    """Replace what stands between `<!-- begin:MARKER -->` and `<!-- end:MARKER -->`."""
+    readme = Path(readme)
+    text = readme.read_text()
+    pattern = re.compile(rf"(<!-- begin:{re.escape(marker)} -->\n).*?(<!-- end:{re.escape(marker)} -->)", re.S)
+    if not pattern.search(text):
+        raise ValueError(f"{readme} has no <!-- begin:{marker} --> ... <!-- end:{marker} --> block")
+    new = pattern.sub(lambda m: m.group(1) + content.rstrip() + "\n" + m.group(2), text)
+    if new != text:
+        write_text(readme, new)
+    return new != text
+
+
+def write_outputs(study: ex.Study, beside: pd.DataFrame, figure, claims_table: pd.DataFrame,
+                  *, figures_dir: str | Path = "figures", readme: str | Path = "README.md") -> list[Path]:
+    """figures/table1_<profile>.md|csv, figures/fig4_<profile>.png|pdf, and, for the mini
+    profile, the README's results block (all written atomically)."""
+    from .plots import save_figure
+
+    out = Path(figures_dir)
+    profile = study.profile
+    caption = (f"Table 1 reproduced ({profile} profile): top-1 accuracy (%) on the {study.settings.report_split} "
+               f"split; S with {'the paper' if profile == 'full' else 'our Finetuning row'}'s baseline.")
+    table_md = f"{caption}\n\n{markdown_table(beside)}\n"
+    written = [write_text(out / f"table1_{profile}.md", table_md),
+               write_text(out / f"table1_{profile}.csv", beside.to_csv(index=False)),
+               save_figure(figure, out / f"fig4_{profile}.png"), save_figure(figure, out / f"fig4_{profile}.pdf")]
+    if profile == "mini" and Path(readme).is_file():
+        block = (f"{table_md}\n![Figure 4, mini profile](figures/fig4_mini.png)\n\n"
+                 f"Claims of the paper and what the mini run shows:\n\n{markdown_table(claims_table)}\n")
+        update_readme(readme, "mini-results", block)
+        written.append(Path(readme))
+    return written

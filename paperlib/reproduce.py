@@ -1,0 +1,151 @@
+"""`paperlib reproduce`: execute the notebook series in order with papermill.
+
+    paperlib reproduce --profile mini                       # the main job (make reproduce)
+    paperlib reproduce --profile full --data-root DIR       # the paper's setting, on a GPU
+    paperlib reproduce --profile full --data-root DIR --dry-run   # that code path, a few steps each
+    paperlib reproduce --profile full --plan                # every training and its estimated cost
+
+Executed notebooks are kept under runs/<profile>/; an interrupted series started again skips
+every training already in the results store. The last notebook writes figures/table1_<profile>.*
+and figures/fig4_<profile>.*; the mini profile also refreshes the README's results section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+NOTEBOOKS = ("00_data", "01_pretrain", "02_series_vs_parallel", "03_placement", "04_regularization", "05_svd",
+             "06_transfer", "07_pretraining", "08_table1_figure4")
+REPO = Path(__file__).resolve().parents[1]
+CHECKED = "# NBVAL_CHECK_OUTPUT"
+
+
+def notebook_dir() -> Path:
+    return REPO / "notebooks"
+
+
+def run_series(profile: str, *, data_root: str | None = None, results_dir: str | None = None,
+               runs_dir: str = "runs", device: str = "auto", dry_run: bool = False,
+               only: list[str] | None = None, kernel: str = "python3", progress: bool = True) -> list[Path]:
+    """Execute the notebooks (all, or `only`) with papermill; returns the executed copies."""
+    import papermill
+
+    unknown = sorted(set(only or ()) - set(NOTEBOOKS))
+    if unknown:
+        raise ValueError(f"unknown notebook(s) {unknown}; valid: {', '.join(NOTEBOOKS)}")
+    tag = f"{profile}-dry-run" if dry_run else profile
+    results_dir = results_dir or (f"{runs_dir}/{tag}/results" if dry_run else "results")
+    out_dir = Path(runs_dir) / tag
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = {"profile": profile, "data_root": data_root, "results_dir": results_dir, "device": device,
+              "dry_run": dry_run}
+    done = []
+    for name in NOTEBOOKS:
+        if only and name not in only:
+            continue
+        started = time.perf_counter()
+        print(f"== {name} ({tag})", flush=True)
+        out = out_dir / f"{name}.ipynb"
+        papermill.execute_notebook(str(notebook_dir() / f"{name}.ipynb"), str(out), parameters=params,
+                                   kernel_name=kernel, cwd=str(Path.cwd()), progress_bar=progress)
+        print(f"   {name}: {time.perf_counter() - started:.0f} s -> {out}", flush=True)
+        done.append(out)
+    return done
+
+
+def store_checked_outputs(executed_dir: str | Path, *, source_dir: Path | None = None) -> list[Path]:
+    """Commit-ready notebooks: strip every output but those of the `# NBVAL_CHECK_OUTPUT` cells,
+    which take the outputs of the executed copies in `executed_dir` (what nbval compares)."""
+    import nbformat
+
+    source_dir = source_dir or notebook_dir()
+    written = []
+    for name in NOTEBOOKS:
+        path, executed = source_dir / f"{name}.ipynb", Path(executed_dir) / f"{name}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        ran = {c.source: c for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"}
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            checked = cell.source.startswith(CHECKED)
+            # nbval skips a checked cell that has outputs but no execution count ("unrun")
+            cell.execution_count = ran[cell.source].execution_count if checked else None
+            cell.outputs = ran[cell.source].outputs if checked else []
+        nbformat.write(nb, path)
+        written.append(path)
+    return written
+
+
+def print_plan(profile: str, *, data_root: str | None = None, dry_run: bool = False) -> int:
+    """Every training of the series with its cost estimate (images seen and FLOPs)."""
+    from . import experiments as ex
+    from .bench import training_flops_per_image
+
+    study = ex.Study(profile=profile, data_root=data_root, dry_run=dry_run)
+    plan = ex.series_plan(study)
+    sizes = train_set_sizes(study)
+    total_flops = 0.0
+    print(f"{'notebook':<24} {'method':<9} {'domains':<14} {'width':>5} {'epochs':>6} {'images':>12} {'PFLOP':>8}")
+    for notebook, labels, config in plan:
+        n = sum(sizes.get(d, 0) for d in config.domains) * config.train_fraction
+        images = n * config.epochs
+        flops = images * training_flops_per_image(config.width, config.crop or study.settings.crop,
+                                                   adapter=config.adapter, placement=config.placement,
+                                                   method=config.method)
+        total_flops += flops
+        print(f"{notebook:<24} {config.method:<9} {'+'.join(config.domains)[:14]:<14} {config.width:>5g} "
+              f"{config.epochs:>6} {images:>12,.0f} {flops / 1e15:>8.2f}")
+    print(f"{len(plan)} trainings, {total_flops / 1e15:.1f} PFLOP in all; at 40% of an H100's ~400 TFLOP/s "
+          f"(bf16, dense) that is about {total_flops / (0.4 * 400e12) / 3600:.1f} GPU-hours")
+    return 0
+
+
+def train_set_sizes(study) -> dict[str, int]:
+    """Training images per domain: from the prepared cache when there is one, else REFERENCE.md's."""
+    from .data.cache import entry_dir
+    from .checkpoint import read_json
+    from .data.facts import decathlon_counts
+
+    real = decathlon_counts()
+    sizes = {}
+    for d in real:
+        counts = []
+        for split in ("train", "val"):
+            manifest = entry_dir(study.cache_dir, d, split) / "manifest.json"
+            counts.append(read_json(manifest)["count"] if manifest.is_file() else None)
+        if None in counts:
+            counts = [real[d]["train"], real[d]["val"]]
+        trainval = study.settings.train_split == "trainval" and d != "imagenet12"
+        sizes[d] = counts[0] + (counts[1] if trainval else 0)
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="paperlib reproduce", description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="mini", choices=("smoke", "mini", "full"))
+    parser.add_argument("--data-root", default=None, help="folder holding decathlon-1.0/ (default data/<profile>)")
+    parser.add_argument("--results", default=None, help="results store (default results/, runs/<tag>/results for dry runs)")
+    parser.add_argument("--runs", default="runs", help="where executed notebooks go (default runs/)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dry-run", action="store_true", help="the profile's settings, a few steps per training")
+    parser.add_argument("--plan", action="store_true", help="list every training and its cost, run nothing")
+    parser.add_argument("--store-checked", metavar="EXECUTED_DIR",
+                        help="maintainers: strip notebooks/, keeping the checked cells' outputs from EXECUTED_DIR")
+    parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help=f"a subset of: {', '.join(NOTEBOOKS)}")
+    args = parser.parse_args(argv)
+    if args.store_checked:
+        for path in store_checked_outputs(args.store_checked):
+            print(path)
+        return 0
+    if args.plan:
+        return print_plan(args.profile, data_root=args.data_root, dry_run=args.dry_run)
+    try:
+        run_series(args.profile, data_root=args.data_root, results_dir=args.results, runs_dir=args.runs,
+                   device=args.device, dry_run=args.dry_run, only=args.only, progress=sys.stderr.isatty())
+    except Exception as err:  # papermill's PapermillExecutionError names the failing cell
+        print(f"paperlib reproduce: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    return 0

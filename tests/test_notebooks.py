@@ -1,0 +1,73 @@
+"""The committed notebooks: one validated parameters cell each, outputs stripped but for the
+cells nbval checks, and every checked cell carries the output it is compared with."""
+
+import ast
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from paperlib import params as params_module
+from paperlib.params import Params, PlacementParams
+from paperlib.reproduce import NOTEBOOKS
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+CHECK = "# NBVAL_CHECK_OUTPUT"
+
+
+def cells(name):
+    return json.loads((NOTEBOOK_DIR / f"{name}.ipynb").read_text())["cells"]
+
+
+def source(cell):
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_the_series_is_complete_and_numbered():
+    assert sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb")) == sorted(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_outputs_stripped_except_checked_cells_which_all_have_one(name):
+    checked = 0
+    for cell in cells(name):
+        if cell["cell_type"] != "code":
+            continue
+        if source(cell).startswith(CHECK):
+            checked += 1
+            assert cell["outputs"], f"{name}: a {CHECK} cell without a stored output checks nothing"
+        else:
+            assert not cell["outputs"], f"{name}: commit notebooks stripped (outputs only in {CHECK} cells)"
+            assert cell.get("execution_count") is None
+    assert checked >= 1, f"{name} has no {CHECK} cell"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_parameters_cell_defaults_are_the_dataclass_defaults(name, monkeypatch):
+    monkeypatch.delenv("PAPERLIB_PROFILE", raising=False)
+    code = [c for c in cells(name) if c["cell_type"] == "code"]
+    tagged = [i for i, c in enumerate(code) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{name} needs exactly one cell tagged 'parameters'"
+    following = source(code[tagged[0] + 1])
+    cls_name = following.split(".from_globals")[0].split("=")[-1].strip()
+    cls = getattr(params_module, cls_name)
+    assert issubclass(cls, Params)
+    namespace = {}
+    exec("import os\n" + source(code[tagged[0]]), namespace)
+    given = {k: v for k, v in namespace.items() if k not in ("os", "__builtins__")}
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    assert given == defaults
+    for node in ast.parse(source(code[tagged[0]])).body:  # literals only, but the env lookup for CI
+        assert isinstance(node, ast.Assign)
+
+
+def test_unknown_or_mistyped_parameters_are_errors():
+    with pytest.raises(ValueError, match="unknown parameter.*placment.*valid: profile"):
+        PlacementParams.from_dict({"placment": ("early",)})
+    with pytest.raises(TypeError, match="seed"):
+        PlacementParams.from_dict({"seed": "zero"})
+    with pytest.raises(ValueError, match="profile"):
+        PlacementParams.from_dict({"profile": "huge"}).study
+    p = PlacementParams.from_globals({"os": None, "_x": 1, "profile": "smoke", "placements": ["late"]}, {"os"})
+    assert p.placements == ("late",) and p.study.profile == "smoke"
