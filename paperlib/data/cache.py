@@ -168,7 +168,7 @@ def prepare(root: str | Path, cache_dir: str | Path, domains=None, splits=("trai
     if not domains:
         raise DataError(f"no annotation files under {Path(root) / 'decathlon-1.0' / 'annotations'}")
     wanted = []
-    for split in splits:
+    for split in (splits,) if isinstance(splits, str) else splits:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
         wanted += ["train", "val"] if split == "trainval" else [split]

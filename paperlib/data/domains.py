@@ -69,8 +69,9 @@ def domain_spec(name: str) -> DomainSpec:
 
 
 def check_domains(names) -> tuple[str, ...]:
-    """Validate a list of domain names (ValueError on an unknown one); keeps the given order."""
-    names = tuple(names)
+    """Validate domain names (ValueError on an unknown one); keeps the given order.
+    A single name is accepted as a one-element list."""
+    names = (names,) if isinstance(names, str) else tuple(names)
     for name in names:
         domain_spec(name)
     return names

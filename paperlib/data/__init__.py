@@ -1,0 +1,26 @@
+"""Visual Decathlon data: reader, decode-once cache, batched augmentation, MiniDecathlon.
+
+Facts (ids, normalisation, crops, layout) come from REFERENCE.md; see each module's docstring.
+Typical use::
+
+    prepare(root, cache_dir, size=72)                  # once: decode every image to .npy
+    split = load_split(cache_dir, "aircraft", "train") # uint8 tensors, memory-mapped
+    x = augment_batch(split.images[idx].to(dev), domain_spec("aircraft"), train=True, crop=64)
+"""
+
+from .augment import augment_batch
+from .cache import DomainSplit, load_split, prepare
+from .check import CheckReport, check
+from .decathlon import SPLITS, read_split
+from .domains import DOMAINS, DomainSpec, domain_spec
+from .download import download
+from .errors import DataError
+from .mini import MiniCounts, generate_mini
+from .samples import plot_mini_samples
+from .submission import write_submission
+
+__all__ = [
+    "DOMAINS", "SPLITS", "CheckReport", "DataError", "DomainSpec", "DomainSplit", "MiniCounts",
+    "augment_batch", "check", "domain_spec", "download", "generate_mini", "load_split",
+    "plot_mini_samples", "prepare", "read_split", "write_submission",
+]

@@ -1,0 +1,128 @@
+"""Validate a decathlon-1.0 tree: counts and classes per domain and split, and every problem.
+
+Problems: a missing annotation file, a malformed one or one with category ids outside its domain
+(REFERENCE.md: category id = domain index * 10**7 + class), a listed image that is missing or that
+PIL cannot decode. Images are decoded with the same function as ``prepare``, so a tree that checks
+clean prepares without skipping anything.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .decathlon import FILE_SPLITS, TREE, read_file_split, tree_dir
+from .domains import DOMAINS, check_domains
+from .errors import DataError
+from .images import try_decode
+
+PROBE_SIZE = 8  # decode at a tiny size: JPEG draft mode makes the check fast, truncation still shows
+
+
+@dataclass
+class SplitReport:
+    domain: str
+    split: str
+    annotation: str  # file name, "" when missing
+    images: int = 0
+    labelled: bool = False
+    classes: int = 0
+    missing: int = 0
+    unreadable: int = 0
+
+
+@dataclass
+class CheckReport:
+    root: Path
+    splits: list[SplitReport] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def format(self, max_problems: int = 30) -> str:
+        lines = [f"{'domain':<14}{'split':<7}{'images':>8}{'classes':>9}{'missing':>9}"
+                 f"{'unreadable':>12}  annotation"]
+        for s in self.splits:
+            note = s.annotation or "(missing)"
+            if s.annotation and not s.labelled:
+                note += " (unlabelled)"
+            lines.append(f"{s.domain:<14}{s.split:<7}{s.images:>8}{s.classes:>9}{s.missing:>9}"
+                         f"{s.unreadable:>12}  {note}")
+        if self.ok:
+            lines.append(f"OK: {self.root / TREE} has no problems")
+        else:
+            lines.append(f"{len(self.problems)} problem(s) in {self.root / TREE}:")
+            lines += [f"  {p}" for p in self.problems[:max_problems]]
+            if len(self.problems) > max_problems:
+                lines.append(f"  ... and {len(self.problems) - max_problems} more")
+        return "\n".join(lines)
+
+
+def _present_domains(tree: Path) -> tuple[str, ...]:
+    folder = tree / "annotations"
+    return tuple(d for d in DOMAINS if any(folder.glob(f"{d}_*.json")))
+
+
+def _check_images(report: CheckReport, row: SplitReport, index, pool) -> None:
+    paths = [index.path(i) for i in range(len(index))]
+    exists = [p.is_file() for p in paths]
+    for name, ok in zip(index.file_names, exists):
+        if not ok:
+            row.missing += 1
+            report.problems.append(f"{row.domain}/{row.split}: missing image {name}")
+    todo = [(n, p) for n, p, ok in zip(index.file_names, paths, exists) if ok]
+    probe = [p for _, p in todo]
+    results = (pool.map(try_decode, probe, [PROBE_SIZE] * len(probe)) if pool
+               else (try_decode(p, PROBE_SIZE) for p in probe))
+    bar = tqdm(results, total=len(todo), desc=f"check {row.domain}/{row.split}", disable=None,
+               leave=False)
+    for (name, _), (array, reason) in zip(todo, bar):
+        if array is None:
+            row.unreadable += 1
+            report.problems.append(f"{row.domain}/{row.split}: unreadable image {name} ({reason})")
+
+
+def check(root: str | Path, domains=None, *, decode: bool = True,
+          workers: int | None = None) -> CheckReport:
+    """Check the tree under ROOT; ``domains=None`` checks every domain with an annotation file.
+
+    A missing ROOT/decathlon-1.0 raises DataError; everything else is a problem in the report.
+    """
+    tree = tree_dir(root)
+    domains = _present_domains(tree) if domains is None else check_domains(domains)
+    report = CheckReport(root=Path(root))
+    if not domains:
+        report.problems.append(f"no annotation files in {tree / 'annotations'} "
+                               f"(expected <domain>_train.json, _val.json, _test_stripped.json)")
+        return report
+    workers = min(8, os.cpu_count() or 1) if workers is None else workers
+    pool = ThreadPoolExecutor(workers) if decode and workers > 1 else None
+    try:
+        for domain in domains:
+            classes = {}
+            for split in FILE_SPLITS:
+                row = SplitReport(domain, split, "")
+                report.splits.append(row)
+                try:
+                    index = read_file_split(root, domain, split)
+                except DataError as err:
+                    report.problems.append(f"{domain}/{split}: {err}")
+                    continue
+                row.annotation = index.annotation_files[0].name
+                row.images, row.labelled, row.classes = len(index), index.labelled, index.num_classes
+                classes[split] = index.class_names
+                if decode:
+                    _check_images(report, row, index, pool)
+            if len(set(classes.values())) > 1:
+                report.problems.append(f"{domain}: the splits list different categories "
+                                       f"({', '.join(f'{s} {len(c)}' for s, c in classes.items())})")
+    finally:
+        if pool:
+            pool.shutdown()
+    return report

@@ -1,0 +1,90 @@
+"""`paperlib data ...`: prepare, check, download, mini, samples.
+
+Exit status: 0 on success, 1 when `check` finds problems or `download` fails, 2 on bad input
+(a DataError: its one-line message is printed to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .domains import DOMAINS
+from .errors import DataError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="paperlib data", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("prepare", help="decode every image once into a .npy cache")
+    s.add_argument("--root", required=True, help="folder holding decathlon-1.0/")
+    s.add_argument("--cache", required=True, help="cache folder")
+    s.add_argument("--domains", nargs="+", choices=DOMAINS, help="default: all found")
+    s.add_argument("--splits", nargs="+", default=["train", "val", "test"],
+                   choices=["train", "val", "trainval", "test"])
+    s.add_argument("--size", type=int, default=72, help="side of the stored square (72; mini: 36)")
+    s.add_argument("--workers", type=int, default=None, help="decoding threads (default: cores)")
+    s.add_argument("--force", action="store_true", help="rebuild even if up to date")
+
+    s = sub.add_parser("check", help="validate a decathlon-1.0 tree")
+    s.add_argument("--root", required=True)
+    s.add_argument("--domains", nargs="+", choices=DOMAINS)
+    s.add_argument("--no-decode", action="store_true", help="only check that files exist")
+
+    s = sub.add_parser("download", help="fetch the Decathlon (or print how to)")
+    s.add_argument("--root", required=True)
+
+    s = sub.add_parser("mini", help="write the MiniDecathlon")
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--size", type=int, default=36, help="shorter side of the images")
+    s.add_argument("--scale", type=float, default=1.0, help="multiply the images per class")
+    s.add_argument("--force", action="store_true", help="regenerate even if up to date")
+
+    s = sub.add_parser("samples", help="draw a sample sheet (PNG) of a tree")
+    s.add_argument("--root", required=True)
+    s.add_argument("--out", required=True)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "prepare":
+            from .cache import prepare
+
+            for m in prepare(args.root, args.cache, args.domains, args.splits, args.size,
+                             workers=args.workers, force=args.force):
+                print(f"{m['domain']:<14}{m['split']:<6}{m['count']:>8} images  {m['num_classes']:>5} classes"
+                      f"{'  ' + str(len(m['skipped'])) + ' skipped' if m['skipped'] else ''}")
+            return 0
+        if args.command == "check":
+            from .check import check
+
+            report = check(args.root, args.domains, decode=not args.no_decode)
+            print(report.format())
+            return 0 if report.ok else 1
+        if args.command == "download":
+            from .download import download
+
+            return download(args.root)
+        if args.command == "mini":
+            from .mini import generate_mini
+
+            generate_mini(args.out, seed=args.seed, size=args.size, scale=args.scale, force=args.force)
+            print(f"MiniDecathlon in {args.out}/decathlon-1.0")
+            return 0
+        if args.command == "samples":
+            from .samples import plot_mini_samples
+
+            print(plot_mini_samples(args.root, args.out))
+            return 0
+    except DataError as err:
+        print(f"paperlib data: {err}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Write the MiniDecathlon: ten procedural domains in the decathlon-1.0 layout.
+
+Counts mirror the real spread (REFERENCE.md, "Classes / train / val / test") scaled down: the
+nine targets keep their order of magnitude relative to each other (svhn and cifar100 large, dtd and
+vgg-flowers few-shot, omniglot many classes with few shots, daimlerpedcls two classes) for ~11k
+training images in all; imagenet12, the pretraining source, has the most images (~10k) and, as in
+the real data, the most classes after omniglot.
+Everything derives from the seed: the class designs from (seed, domain), each image from
+(seed, domain, split, index), so the annotation files (and, with the same Pillow and matplotlib
+fonts, the JPEGs) are identical for the same seed, whatever the order in which images are drawn.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+import numpy as np
+from tqdm import tqdm
+
+from ..decathlon import TREE
+from ..domains import DOMAINS, check_domains, domain_spec
+from ..errors import DataError
+from .figures import build_daimlerpedcls, build_ucf101
+from .flowers import build_vgg_flowers
+from .glyphs import build_omniglot, build_svhn
+from .objects import build_cifar100, build_imagenet12
+from .signs import build_gtsrb
+from .textures import build_dtd
+from .vehicles import build_aircraft
+
+VERSION = 1  # bump when the drawings change: existing trees are then regenerated
+SPLIT_CODES = MappingProxyType({"train": 1, "val": 2, "test": 3})  # part of each image's seed
+
+
+@dataclass(frozen=True)
+class MiniCounts:
+    """Classes, and images per class in each split."""
+
+    classes: int
+    train: int
+    val: int
+    test: int
+
+
+def default_counts() -> dict[str, MiniCounts]:
+    """Real (classes / train images) -> mini, e.g. svhn 10 / 47217 -> 10 / 2500."""
+    return {
+        "aircraft": MiniCounts(50, 15, 5, 6),  # 100 / 3334: fine-grained
+        "cifar100": MiniCounts(100, 20, 5, 10),  # 100 / 40000
+        "daimlerpedcls": MiniCounts(2, 600, 150, 400),  # 2 / 23520
+        "dtd": MiniCounts(47, 8, 8, 8),  # 47 / 1880: few shots
+        "gtsrb": MiniCounts(43, 40, 10, 20),  # 43 / 31367
+        "imagenet12": MiniCounts(100, 100, 10, 10),  # 1000 / 1.2M: the source, the largest
+        "omniglot": MiniCounts(300, 6, 2, 3),  # 1623 / 17853: many classes, few shots
+        "svhn": MiniCounts(10, 250, 50, 100),  # 10 / 47217
+        "ucf101": MiniCounts(40, 15, 4, 8),  # 101 / 7585
+        "vgg-flowers": MiniCounts(60, 6, 6, 10),  # 102 / 1020: few shots
+    }
+
+
+def builders():
+    return {
+        "aircraft": build_aircraft, "cifar100": build_cifar100, "daimlerpedcls": build_daimlerpedcls,
+        "dtd": build_dtd, "gtsrb": build_gtsrb, "imagenet12": build_imagenet12,
+        "omniglot": build_omniglot, "svhn": build_svhn, "ucf101": build_ucf101,
+        "vgg-flowers": build_vgg_flowers,
+    }
+
+
+def resolve_counts(scale: float = 1.0,
+                   counts: Mapping[str, MiniCounts] | None = None) -> dict[str, MiniCounts]:
+    """Default counts with overrides, images per class multiplied by ``scale`` (at least 1)."""
+    table = default_counts()
+    table.update(counts or {})
+    per = lambda n: max(1, int(round(n * scale)))  # noqa: E731
+    return {d: MiniCounts(c.classes, per(c.train), per(c.val), per(c.test)) for d, c in table.items()}
+
+
+def _jpeg(img, quality: int) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _coco(domain: str, family, images: list[dict], labels: list[int] | None, split: str, seed: int) -> dict:
+    prefix = domain_spec(domain).id_prefix
+    return {
+        "info": {"description": f"MiniDecathlon {domain} {split} (paperlib, seed {seed})",
+                 "version": f"mini-{VERSION}", "year": 2018},
+        "licenses": [],
+        "images": images,
+        "annotations": [] if labels is None else [
+            {"id": im["id"], "image_id": im["id"], "category_id": prefix + 1 + lab}
+            for im, lab in zip(images, labels)],
+        "categories": [{"id": prefix + 1 + k, "name": n} for k, n in enumerate(family.class_names)],
+    }
+
+
+def _write_domain(tree: Path, domain: str, counts: MiniCounts, seed: int, size: int,
+                  quality: int, bar) -> None:
+    spec = domain_spec(domain)
+    family = builders()[domain](counts.classes, np.random.default_rng([seed, spec.index, 0]), size)
+    next_id = spec.id_prefix + 1
+    for split, code in SPLIT_CODES.items():
+        per_class = getattr(counts, split)
+        labels = np.random.default_rng([seed, spec.index, code]).permutation(
+            np.repeat(np.arange(counts.classes), per_class)).tolist()
+        folder = tree / "data" / domain / split
+        folder.mkdir(parents=True, exist_ok=True)
+        images = []
+        for i, label in enumerate(labels):
+            img = family.render(label, np.random.default_rng([seed, spec.index, code, i]))
+            name = f"data/{domain}/{split}/{i + 1:06d}.jpg"
+            (tree / name).write_bytes(_jpeg(img, quality))
+            images.append({"id": next_id, "file_name": name, "width": img.width, "height": img.height})
+            next_id += 1
+            bar.update(1)
+        ann = tree / "annotations"
+        ann.mkdir(exist_ok=True)
+        if split == "test":  # labelled (the separate labels archive) and stripped, as released
+            _dump(ann / f"{domain}_test.json", _coco(domain, family, images, labels, split, seed))
+            _dump(ann / f"{domain}_test_stripped.json", _coco(domain, family, images, None, split, seed))
+        else:
+            _dump(ann / f"{domain}_{split}.json", _coco(domain, family, images, labels, split, seed))
+
+
+def _dump(path: Path, obj: dict) -> None:
+    path.write_text(json.dumps(obj, separators=(",", ":")))
+
+
+def generate_mini(out_dir: str | Path, seed: int = 0, size: int = 36, *, scale: float = 1.0,
+                  counts: Mapping[str, MiniCounts] | None = None, domains=DOMAINS,
+                  quality: int = 90, force: bool = False) -> Path:
+    """Write OUT/decathlon-1.0 (images with shorter side ``size``) and return OUT.
+
+    ``scale`` multiplies the images per class and ``counts`` overrides a domain's numbers (both
+    for tests). An existing MiniDecathlon made with the same arguments is kept as is (unless
+    ``force``); one made with others is replaced; a tree that is not a MiniDecathlon (the real
+    data) is never touched. The tree is written in a temporary sibling and renamed into place.
+    """
+    out_dir = Path(out_dir)
+    domains = check_domains(domains)
+    table = resolve_counts(scale, counts)
+    stamp = {"generator": "paperlib MiniDecathlon", "version": VERSION, "seed": seed, "size": size,
+             "quality": quality, "counts": {d: asdict(table[d]) for d in domains}}
+    final = out_dir / TREE
+    old_stamp = final / "mini.json"
+    if final.exists():
+        if not old_stamp.is_file():
+            raise DataError(f"{final} exists and is not a MiniDecathlon (no mini.json): "
+                            f"choose another --out")
+        if not force and json.loads(old_stamp.read_text()) == stamp:
+            return out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{TREE}.mini-"))
+    try:
+        tree = staging / TREE
+        total = sum(table[d].classes * (table[d].train + table[d].val + table[d].test) for d in domains)
+        with tqdm(total=total, desc="MiniDecathlon", unit="img", disable=None) as bar:
+            for domain in domains:
+                _write_domain(tree, domain, table[domain], seed, size, quality, bar)
+        (tree / "mini.json").write_text(json.dumps(stamp, indent=1) + "\n")
+        if final.exists():  # replace an older MiniDecathlon: move it aside first
+            final.rename(staging / "old")
+        tree.rename(final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_dir
