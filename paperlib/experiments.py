@@ -53,6 +53,7 @@ class SeriesSettings:
     uniform_decay: float  # regularization ablation: one adapter decay for every domain
     mini_scale: float | None  # MiniDecathlon images per class x this; None: the real Decathlon
     limit_batches: int | None = None  # dry runs: steps per epoch and eval batches
+    batch_size: int | None = None  # None: the profile's (config.py); dry runs use a small one
 
 
 def series_settings(profile: str, *, dry_run: bool = False) -> SeriesSettings:
@@ -84,7 +85,7 @@ def series_settings(profile: str, *, dry_run: bool = False) -> SeriesSettings:
         raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(table)}")
     settings = table[profile]
     if dry_run:
-        settings = dataclasses.replace(settings, pretrain_epochs=1, adapt_epochs=1, limit_batches=2)
+        settings = dataclasses.replace(settings, pretrain_epochs=1, adapt_epochs=1, limit_batches=2, batch_size=4)
     return settings
 
 
@@ -148,6 +149,8 @@ def base_config(study: Study, **fields) -> TrainConfig:
     s = study.settings
     limits = {} if s.limit_batches is None else {"train_limit_batches": s.limit_batches,
                                                  "eval_limit_batches": s.limit_batches}
+    if s.batch_size is not None:
+        limits.update(batch_size=s.batch_size, eval_batch_size=s.batch_size)
     defaults = dict(data_dir=str(study.cache_dir), device=study.device, seed=study.seed, crop=s.crop,
                     width=s.width, **limits)
     return TrainConfig.for_profile(study.profile, **{**defaults, **fields})

@@ -1,0 +1,54 @@
+"""A tree in the exact decathlon-1.0 layout with the real domains and class counts but a handful
+of noise images: what `paperlib reproduce --profile full --dry-run` runs on where the real data
+cannot be had (CI, a laptop), so the full profile's code path is exercised before a GPU run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .domains import DOMAINS, domain_spec
+from .facts import decathlon_counts
+
+
+def write_real_format_tree(root: str | Path, *, size: int = 72, per_split: int = 8, seed: int = 0,
+                           source_covers_classes: bool = True) -> Path:
+    """Write ROOT/decathlon-1.0 with every domain's real categories and `per_split` images per
+    split (JPEG, shorter side `size`, some wider than tall as in the real data); labelled test
+    files too. With `source_covers_classes`, imagenet12's train split has one image per class so
+    that pretraining on a subset of the classes (Figure 4b) has data."""
+    rng = np.random.default_rng(seed)
+    tree = Path(root) / "decathlon-1.0"
+    (tree / "annotations").mkdir(parents=True, exist_ok=True)
+    for domain in DOMAINS:
+        prefix, classes = domain_spec(domain).id_prefix, decathlon_counts()[domain]["classes"]
+        categories = [{"id": prefix + 1 + k, "name": f"{domain}-{k + 1}"} for k in range(classes)]
+        next_id = prefix + 1
+        for split in ("train", "val", "test"):
+            n = classes if (split == "train" and domain == "imagenet12" and source_covers_classes) else per_split
+            images, annotations = [], []
+            for i in range(n):
+                label = i % classes if n >= classes else int(rng.integers(classes)) if i else classes - 1
+                name = f"data/{domain}/{split}/{i + 1:06d}.jpg"
+                width = size + 8 * (i % 3)
+                pixels = rng.integers(0, 256, (size, width, 3), dtype=np.uint8)
+                (tree / name).parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels).save(tree / name, "JPEG", quality=80)
+                images.append({"id": next_id, "file_name": name, "width": width, "height": size})
+                annotations.append({"id": next_id, "image_id": next_id, "category_id": prefix + 1 + label})
+                next_id += 1
+            data = {"info": {"dry_run": True}, "licenses": [], "images": images, "annotations": annotations,
+                    "categories": categories}
+            if split == "test":
+                _dump(tree / "annotations" / f"{domain}_test.json", data)
+                _dump(tree / "annotations" / f"{domain}_test_stripped.json", {**data, "annotations": []})
+            else:
+                _dump(tree / "annotations" / f"{domain}_{split}.json", data)
+    return Path(root)
+
+
+def _dump(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data))
