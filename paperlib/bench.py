@@ -62,21 +62,13 @@ class Setting:
     width: float
 
 
-# Side of the stored images of each profile: the MiniDecathlon is generated at 36 pixels, the
-# Decathlon's shorter side is 72 (REFERENCE.md). The width comes from the profile in
-# paperlib.config; the crop is the engine's default, 8/9 of the side rounded down to a multiple
-# of 8 (64 of 72, the authors' RandomCrop; 32 of 36).
-IMAGE_SIZE = {"smoke": 36, "mini": 36, "full": 72}
-
-
 def profile_setting(name: str) -> Setting:
-    """The resolution and width of a profile (`paperlib.config.profile_defaults`)."""
-    from .config import profile_defaults
+    """The resolution and width of a profile's notebook series (`experiments.series_settings`):
+    72-pixel images, 64-pixel crops and width 1 for full; 40 / 32 and a narrower net for mini."""
+    from .experiments import series_settings
 
-    if name not in IMAGE_SIZE:
-        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(IMAGE_SIZE)}")
-    image = IMAGE_SIZE[name]
-    return Setting(name, image=image, crop=image * 8 // 9 // 8 * 8, width=float(profile_defaults(name)["width"]))
+    s = series_settings(name)
+    return Setting(name, image=s.image_size, crop=s.crop, width=float(s.width))
 
 
 BATCH = {"cpu": {"smoke": 8, "mini": 64, "full": 32}, "cuda": {"smoke": 32, "mini": 256, "full": 256}}
@@ -766,7 +758,7 @@ def _num(v: float) -> str:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="paperlib bench", description=__doc__.splitlines()[0])
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
-    p.add_argument("--profile", choices=tuple(IMAGE_SIZE), action="append",
+    p.add_argument("--profile", choices=("smoke", "mini", "full"), action="append",
                    help="setting(s) to measure, repeatable (default: mini and full; --quick: smoke)")
     p.add_argument("--repeats", type=int, default=None,
                    help="timed repeats per figure (default: 5 on CPU, 10 on CUDA; --quick 2)")
@@ -781,6 +773,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a few seconds: smoke setting, small batches and sizes")
     p.add_argument("--out", help="the JSON to write (atomically)")
     p.add_argument("--markdown", metavar="JSON", help="print the Markdown tables of an existing JSON and exit")
+    p.add_argument("--readme", metavar="README", help="with --markdown: also put the tables in README's bench block")
     args = p.parse_args(argv)
     if args.markdown is None and args.out is None:
         p.error("--out FILE.json is required (or --markdown JSON)")
@@ -813,7 +806,12 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.markdown is not None:
-        print(bench_markdown(args.markdown), end="")
+        tables = bench_markdown(args.markdown)
+        print(tables, end="")
+        if args.readme:
+            from .report import update_readme
+
+            update_readme(args.readme, "bench", tables)
         return 0
     plan = plan_from_args(args)
     if plan.device == "cuda" and not torch.cuda.is_available():

@@ -13,9 +13,12 @@ and figures/fig4_<profile>.*; the mini profile also refreshes the README's resul
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
+
+import torch
 
 NOTEBOOKS = ("00_data", "01_pretrain", "02_series_vs_parallel", "03_placement", "04_regularization", "05_svd",
              "06_transfer", "07_pretraining", "08_table1_figure4")
@@ -79,11 +82,12 @@ def store_checked_outputs(executed_dir: str | Path, *, source_dir: Path | None =
     return written
 
 
-def print_plan(profile: str, *, data_root: str | None = None, dry_run: bool = False) -> int:
-    """Every training of the series with its cost estimate (images seen and FLOPs)."""
+def print_plan(profile: str, *, data_root: str | None = None, dry_run: bool = False,
+               export: str | None = None) -> int:
+    """Every training of the series with its cost estimate (images seen and FLOPs); with
+    `export`, each training's config as JSON for `[torchrun ...] paperlib train --config FILE`."""
     from . import experiments as ex
-    from .bench import training_flops_per_image
-
+    from .checkpoint import atomic_write_json
     study = ex.Study(profile=profile, data_root=data_root, dry_run=dry_run)
     plan = ex.series_plan(study)
     sizes = train_set_sizes(study)
@@ -96,11 +100,23 @@ def print_plan(profile: str, *, data_root: str | None = None, dry_run: bool = Fa
                                                    adapter=config.adapter, placement=config.placement,
                                                    method=config.method)
         total_flops += flops
+        if export:
+            atomic_write_json(Path(export) / f"{notebook}-{config.method}-{config.run_id}.json", config.to_dict())
         print(f"{notebook:<24} {config.method:<9} {'+'.join(config.domains)[:14]:<14} {config.width:>5g} "
               f"{config.epochs:>6} {images:>12,.0f} {flops / 1e15:>8.2f}")
     print(f"{len(plan)} trainings, {total_flops / 1e15:.1f} PFLOP in all; at 40% of an H100's ~400 TFLOP/s "
           f"(bf16, dense) that is about {total_flops / (0.4 * 400e12) / 3600:.1f} GPU-hours")
     return 0
+
+
+@functools.lru_cache(maxsize=None)
+def training_flops_per_image(width: float, crop: int, *, adapter: str | None, placement: str, method: str) -> float:
+    """FLOPs of one training image: 3 x the forward pass (bench.count_macs, 2 FLOPs a MAC)."""
+    from .bench import count_macs
+    from .models import ResNet26
+
+    model = ResNet26.build([("imagenet12", 1000)], width=width, adapter=adapter, placement=placement)
+    return 3 * 2 * count_macs(model, torch.zeros(1, 3, crop, crop), domain="imagenet12")["total"]
 
 
 def train_set_sizes(study) -> dict[str, int]:
@@ -132,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dry-run", action="store_true", help="the profile's settings, a few steps per training")
     parser.add_argument("--plan", action="store_true", help="list every training and its cost, run nothing")
+    parser.add_argument("--export-configs", metavar="DIR", help="with --plan: write each training's config JSON")
     parser.add_argument("--store-checked", metavar="EXECUTED_DIR",
                         help="maintainers: strip notebooks/, keeping the checked cells' outputs from EXECUTED_DIR")
     parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help=f"a subset of: {', '.join(NOTEBOOKS)}")
@@ -141,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             print(path)
         return 0
     if args.plan:
-        return print_plan(args.profile, data_root=args.data_root, dry_run=args.dry_run)
+        return print_plan(args.profile, data_root=args.data_root, dry_run=args.dry_run, export=args.export_configs)
     try:
         run_series(args.profile, data_root=args.data_root, results_dir=args.results, runs_dir=args.runs,
                    device=args.device, dry_run=args.dry_run, only=args.only, progress=sys.stderr.isatty())
