@@ -99,6 +99,9 @@ class Study:
     device: str = "auto"
     seed: int = 0
     dry_run: bool = False
+    # weights file -> the config that writes it, filled by `weights_of`, so that a notebook run on
+    # its own can train what its configs start from (see `_ensure_inputs`)
+    producers: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         series_settings(self.profile)  # validates the name
@@ -167,7 +170,10 @@ def pretrain_config(study: Study, *, width_factor: float = 1.0, class_fraction: 
 
 
 def weights_of(study: Study, config: TrainConfig) -> str:
-    return str(study.store.weights_path(config))
+    """The weights file `config` writes when it finishes (remembered as its producer)."""
+    path = str(study.store.weights_path(config))
+    study.producers[path] = config
+    return path
 
 
 def adapt_config(study: Study, method: str, domain: str, pretrained: TrainConfig, **fields) -> TrainConfig:
@@ -202,6 +208,7 @@ def run_all(study: Study, configs: Iterable[tuple[dict, TrainConfig]], *,
     rows = []
     configs = list(configs)
     for i, (labels, config) in enumerate(configs, 1):
+        _ensure_inputs(study, config, progress)
         stored = study.store.load(config) is not None
         if progress is not None and not stored:
             progress(f"[{i}/{len(configs)}] training {labels} ({config.method}, {'+'.join(config.domains)})")
@@ -215,6 +222,26 @@ def run_all(study: Study, configs: Iterable[tuple[dict, TrainConfig]], *,
                          "params_adapter": counts.get("adapter"), "wall_time_s": record["wall_time_s"],
                          "run_id": record["run_id"]})
     return pd.DataFrame(rows)
+
+
+def _ensure_inputs(study: Study, config: TrainConfig, progress: Callable[[str], None] | None) -> None:
+    """A notebook run on its own still works: prepare the data cache if it is missing, and train
+    the networks a config starts from (pretraining, the parallel adapters SVD compresses) first."""
+    from .train import run_or_load
+
+    if not (study.cache_dir / config.domains[0]).is_dir():
+        prepare_data(study)
+    missing = [path for path in config.pretrained if not Path(path).is_file()]
+    if not missing:
+        return
+    for path in missing:
+        if path not in study.producers:
+            raise FileNotFoundError(f"{path}: pretrained weights that no training of this study produces")
+        source = study.producers[path]
+        _ensure_inputs(study, source, progress)
+        if progress is not None:
+            progress(f"first training what it starts from: {source.method} on {'+'.join(source.domains)}")
+        run_or_load(source, study.store)
 
 
 def _nan(value: float | None) -> float:

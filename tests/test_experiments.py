@@ -129,3 +129,14 @@ def test_cli_dispatch(capsys):
     assert "reproduce" in capsys.readouterr().out
     assert cli.main(["frobnicate"]) == 2
     assert "unknown command 'frobnicate'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_notebook_on_its_own_trains_what_it_starts_from(tmp_path):
+    """SVD alone: prepares the data, pretrains, trains the parallel adapters it compresses, then itself."""
+    study = ex.Study(profile="smoke", data_root=str(tmp_path / "data"), results_dir=str(tmp_path / "results"))
+    messages = []
+    frame = ex.run_all(study, ex.svd_plan(study, targets=["dtd", "svhn"]), progress=messages.append)
+    assert list(frame["domain"]) == ["dtd", "svhn"] and frame["accuracy"].notna().all()
+    assert sum("first training" in m for m in messages) == 3  # the source network, then two adapters
+    assert len(list((tmp_path / "results" / "smoke").glob("*.json"))) == 5
