@@ -122,8 +122,8 @@ def table1_beside_paper(ours: pd.DataFrame) -> pd.DataFrame:
 def markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
     """A GitHub Markdown table (no extra dependency)."""
     def cell(v) -> str:
-        if isinstance(v, float):
-            return "–" if pd.isna(v) else f"{v:.{digits}f}".rstrip("0").rstrip(".") if abs(v) >= 100 else f"{v:.{digits}f}"
+        if isinstance(v, float):  # scores (hundreds, thousands) as integers, accuracies with decimals
+            return "–" if pd.isna(v) else f"{v:.0f}" if abs(v) >= 100 else f"{v:.{digits}f}"
         return str(v)
     head = "| " + " | ".join(map(str, frame.columns)) + " |"
     sep = "|" + "|".join("---" for _ in frame.columns) + "|"
@@ -221,12 +221,16 @@ def claims(ours: pd.DataFrame, results: SeriesResults) -> pd.DataFrame:
             add("Adapters beat finetuning when data is scarce (transfer)", "Fig. 4c-e, small fractions",
                 "parallel > finetune at the smallest fraction (mean of the three domains)",
                 f"{low['parallel']:.2f} vs {low['finetune']:.2f}", low["parallel"] > low["finetune"])
-        large = tr[(tr["domain"] == tr["domain"].drop_duplicates().iloc[-1]) & (tr["fraction"] == tr["fraction"].max())]
-        by = large.groupby("method")["accuracy"].mean()
-        if {"parallel", "finetune"} <= set(by.index):
-            add("Finetuning wins only on a large dataset with all its data", "Places: 51.13 vs 47.2",
-                "finetune > parallel on the large domain, full data", f"{by['finetune']:.2f} vs {by['parallel']:.2f}",
-                by["finetune"] > by["parallel"])
+        full = tr[tr["fraction"] == tr["fraction"].max()].pivot_table(index="domain", columns="method",
+                                                                       values="accuracy")
+        if {"parallel", "finetune"} <= set(full.columns):
+            order = list(tr["domain"].drop_duplicates())  # small, medium, large
+            wins = {d: full.loc[d, "finetune"] > full.loc[d, "parallel"] for d in order}
+            add("Finetuning wins only on a large dataset with all its data",
+                "Places: 51.13 vs 47.2; adapters ahead on UCF101 and CIFAR-100",
+                "with all the data, finetune > parallel on the large domain only",
+                "; ".join(f"{d}: {full.loc[d, 'finetune']:.2f} vs {full.loc[d, 'parallel']:.2f}" for d in order),
+                wins[order[-1]] and not any(wins[d] for d in order[:-1]))
     cl = results.classes.sort_values("class_fraction")
     if len(cl) >= 2:
         accs = cl["accuracy"].to_numpy()

@@ -98,7 +98,7 @@ def test_table1_and_claims_from_frames():
     assert verdicts["Parallel adapters beat finetuning with 2x instead of 10x the parameters"] == "reproduced"
     assert verdicts["Adapting all three stages beats adapting one"] == "reproduced"
     assert verdicts["Dropout helps the adapters of a wider pretrained network"] == "reproduced"
-    assert verdicts["Finetuning wins only on a large dataset with all its data"] == "not reproduced"
+    assert verdicts["Finetuning wins only on a large dataset with all its data"] == "not reproduced"  # never wins
     worse = report.table1(synthetic_results(gap=-2.0), classes=classes, width=0.25, profile="mini")
     flipped = dict(zip(*report.claims(worse, synthetic_results(gap=-2.0))[["claim", "verdict"]].T.values))
     assert flipped["Parallel adapters beat finetuning with 2x instead of 10x the parameters"] == "not reproduced"
