@@ -9,7 +9,6 @@ fraction of training data on a small, a medium and a large domain (finetuning, s
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import matplotlib
 matplotlib.use("Agg", force=False)  # headless by default; a notebook's inline backend still wins
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from .data.atomic import atomic_path  # noqa: E402
 
 # What the paper states in its text about Figure 4 (sec. 4.1, 4.2), drawn as reference points.
 PAPER_FIG4_POINTS = {
@@ -36,15 +37,8 @@ METHOD_STYLE = {"finetune": ("tab:gray", "s"), "series": ("tab:blue", "^"), "par
 def save_figure(fig: plt.Figure, path: str | os.PathLike) -> Path:
     """Write a figure atomically (temporary file, then rename), in the format of the suffix."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=150, bbox_inches="tight", format=path.suffix.lstrip("."))
     return path
 
 
