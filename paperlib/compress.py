@@ -120,10 +120,4 @@ def compress_each(model: nn.Module, *, rank: Rank = None, inplace: bool = False)
     return model
 
 
-def is_compressed(model: nn.Module) -> bool:
-    return any(conv.basis is not None or any(isinstance(a, LowRankAdapter) for a in conv.adapters.values())
-               for _, conv in adapted_convs(model))
-
-
-__all__ = ["JointSVD", "joint_svd", "resolve_rank", "compress_jointly", "compress_each",
-           "is_compressed"]
+__all__ = ["JointSVD", "joint_svd", "resolve_rank", "compress_jointly", "compress_each"]
