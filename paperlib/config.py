@@ -241,20 +241,21 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def _matches(value: Any, hint: Any) -> bool:
+def matches_type(value: Any, hint: Any) -> bool:
+    """Whether `value` fits the type hint `hint` (strictly: a bool is not an int)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is Any:
         return True
     if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, a) for a in args)
+        return any(matches_type(value, a) for a in args)
     if hint is type(None):
         return value is None
     if origin is tuple:
         if not isinstance(value, tuple):
             return False
         if len(args) == 2 and args[1] is Ellipsis:
-            return all(_matches(v, args[0]) for v in value)
-        return len(args) == len(value) and all(_matches(v, a) for v, a in zip(value, args))
+            return all(matches_type(v, args[0]) for v in value)
+        return len(args) == len(value) and all(matches_type(v, a) for v, a in zip(value, args))
     if hint is float:  # an int is a fine float (JSON writes 1.0 as 1 in some tools); bool is not
         return isinstance(value, int | float) and not isinstance(value, bool)
     if hint is int:
@@ -269,7 +270,7 @@ def _check_types(config: TrainConfig) -> None:
         if isinstance(value, list | Mapping):  # direct construction with a list / dict: store tuples
             value = _freeze(value)
             object.__setattr__(config, f.name, value)
-        if not _matches(value, hints[f.name]):
+        if not matches_type(value, hints[f.name]):
             raise TypeError(f"TrainConfig.{f.name} must be {_describe(hints[f.name])}, got {value!r} "
                             f"({type(value).__name__})")
         if hints[f.name] is float and isinstance(value, int):

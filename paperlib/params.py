@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .config import matches_type
 from .experiments import Study
 
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
@@ -51,7 +52,7 @@ class Params:
         for name, value in values.items():
             if isinstance(value, list):
                 value = tuple(value)
-            if not _matches(value, hints[name]):
+            if not matches_type(value, hints[name]):
                 raise TypeError(f"parameter {name} must be {hints[name]}, got {value!r}".replace("typing.", ""))
             clean[name] = value
         return cls(**clean)
@@ -60,21 +61,6 @@ class Params:
     def study(self) -> Study:
         return Study(profile=self.profile, data_root=self.data_root, results_dir=self.results_dir,
                      device=self.device, seed=self.seed, dry_run=self.dry_run)
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, a) for a in args)
-    if hint is type(None):
-        return value is None
-    if origin is tuple:
-        return isinstance(value, tuple) and all(_matches(v, args[0]) for v in value)
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
 
 
 @dataclass(frozen=True)
