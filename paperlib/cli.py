@@ -11,6 +11,7 @@ COMMANDS = {
     "train": ("paperlib.train", "run one training from a config (JSON) and store its record"),
     "reproduce": ("paperlib.reproduce", "run the notebook series with papermill for a profile"),
     "bench": ("paperlib.bench", "measure training / inference / data-pipeline speed"),
+    "report": ("paperlib.report_cli", "import the evaluation server's test scores into the test table"),
 }
 
 

@@ -1,6 +1,7 @@
-"""`paperlib data ...`: prepare, check, download, mini, samples.
+"""`paperlib data ...`: prepare, check, download, mini, samples, check-submission.
 
-Exit status: 0 on success, 1 when `check` finds problems or `download` fails, 2 on bad input
+Exit status: 0 on success, 1 when `check` or `check-submission` finds problems or `download`
+fails, 2 on bad input
 (a DataError: its one-line message is printed to stderr).
 """
 
@@ -45,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("samples", help="draw a sample sheet (PNG) of a tree")
     s.add_argument("--root", required=True)
     s.add_argument("--out", required=True)
+
+    s = sub.add_parser("check-submission", help="validate a results file for the evaluation server")
+    s.add_argument("file", help="the results JSON (a list of {image_id, category_id})")
+    s.add_argument("--root", required=True, help="folder holding decathlon-1.0/ (its test split)")
+    s.add_argument("--domains", nargs="+", choices=DOMAINS, help="default: all found (the server needs ten)")
     return p
 
 
@@ -80,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
 
             print(plot_mini_samples(args.root, args.out))
             return 0
+        if args.command == "check-submission":
+            from .submission import check_submission
+
+            report = check_submission(args.file, args.root, args.domains)
+            print(report.format())
+            return 0 if report.ok else 1
     except DataError as err:
         print(f"paperlib data: {err}", file=sys.stderr)
         return 2

@@ -15,11 +15,16 @@ from .facts import decathlon_counts
 
 
 def write_real_format_tree(root: str | Path, *, size: int = 72, per_split: int = 8, seed: int = 0,
-                           source_covers_classes: bool = True) -> Path:
+                           source_covers_classes: bool = True, test_labels: bool = True) -> Path:
     """Write ROOT/decathlon-1.0 with every domain's real categories and `per_split` images per
-    split (JPEG, shorter side `size`, some wider than tall as in the real data); labelled test
-    files too. With `source_covers_classes`, imagenet12's train split has one image per class so
-    that pretraining on a subset of the classes (Figure 4b) has data."""
+    split (JPEG, shorter side `size`, some wider than tall as in the real data). With
+    `source_covers_classes`, imagenet12's train split has one image per class so that pretraining
+    on a subset of the classes (Figure 4b) has data.
+
+    The test split is always written as the Decathlon releases it, `<domain>_test_stripped.json`:
+    the test images only, no annotations and no categories. `test_labels=True` adds the labelled
+    `<domain>_test.json` of the separate labels archive; `test_labels=False` gives the tree a
+    person downloading the Decathlon has (test accuracies only from the evaluation server)."""
     rng = np.random.default_rng(seed)
     tree = Path(root) / "decathlon-1.0"
     (tree / "annotations").mkdir(parents=True, exist_ok=True)
@@ -43,11 +48,18 @@ def write_real_format_tree(root: str | Path, *, size: int = 72, per_split: int =
             data = {"info": {"dry_run": True}, "licenses": [], "images": images, "annotations": annotations,
                     "categories": categories}
             if split == "test":
-                _dump(tree / "annotations" / f"{domain}_test.json", data)
-                _dump(tree / "annotations" / f"{domain}_test_stripped.json", {**data, "annotations": []})
+                if test_labels:
+                    _dump(tree / "annotations" / f"{domain}_test.json", data)
+                _dump(tree / "annotations" / f"{domain}_test_stripped.json", stripped(data))
             else:
                 _dump(tree / "annotations" / f"{domain}_{split}.json", data)
     return Path(root)
+
+
+def stripped(data: dict) -> dict:
+    """A labelled COCO-style split as the Decathlon releases its test split: the images (ids,
+    file names, sizes) and nothing that gives the labels away (no annotations, no categories)."""
+    return {k: v for k, v in data.items() if k not in ("annotations", "categories")}
 
 
 def _dump(path: Path, data: dict) -> None:
