@@ -44,7 +44,8 @@ def import_and_write(scores_file: str | Path, *, results_dir: str | Path = "resu
     caption = (f"Table 1, test split ({profile} profile): top-1 accuracy (%) and S as returned by the "
                f"Decathlon evaluation server ({source}).")
     out = Path(figures_dir)
-    return [stored, report.write_text(out / f"table1_{profile}_test.md", f"{caption}\n\n{report.markdown_table(beside)}\n"),
+    markdown = f"{caption}\n\n{report.markdown_table(beside)}\n"
+    return [stored, report.write_text(out / f"table1_{profile}_test.md", markdown),
             report.write_text(out / f"table1_{profile}_test.csv", beside.to_csv(index=False))]
 
 

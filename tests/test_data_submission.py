@@ -69,7 +69,8 @@ def _rewrite(path, edit):
     (lambda e: e[1:], "aircraft: 1 test image(s) without a prediction"),
     (lambda e: e + [e[-1]], "vgg-flowers: 1 image id(s) predicted more than once"),
     (lambda e: e + [{"image_id": 10000999, "category_id": 10000001}], "aircraft: 1 image id(s) that are not test"),
-    (lambda e: [dict(e[0], category_id=10000101)] + e[1:], "aircraft: 1 prediction(s) with a category id outside 10000001..10000100"),
+    (lambda e: [dict(e[0], category_id=10000101)] + e[1:],
+     "aircraft: 1 prediction(s) with a category id outside 10000001..10000100"),
     (lambda e: e + [{"image_id": 990000001, "category_id": 1}], "1 image id(s) of no domain"),
 ])
 def test_checker_finds_each_problem(root, tmp_path, capsys, edit, expected):
