@@ -101,9 +101,12 @@ def _csv_records(path: Path, text: str) -> list[tuple[str, Mapping]]:
                         f"(then the ten domains and optionally S)")
     records = []
     for n, line in enumerate(reader, 2):
-        if None in line or None in line.values():
-            raise DataError(f"server scores {path}: line {n} does not have as many fields as the header")
-        line = {k.strip(): v.strip() for k, v in line.items()}
+        if None in line:
+            raise DataError(f"server scores {path}: line {n} has more fields than the header")
+        # a short line or an empty cell leaves the field out (S is optional; a domain is then missing)
+        line = {k.strip(): v.strip() for k, v in line.items() if v is not None and v.strip()}
+        if "model" not in line:
+            raise DataError(f"server scores {path}: line {n} names no row (first field empty)")
         records.append((line.pop("model"), line))
     return records
 

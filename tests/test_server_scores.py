@@ -41,10 +41,14 @@ def test_csv_with_headers_and_file_names(tmp_path):
     lines = ["# copied from the server's page", "model," + ",".join(PAPER_COLUMNS) + ",S"]
     lines += [f"{name}," + ",".join(str(rows[m][d]) for d in PAPER_COLUMNS.values()) + ",1234"
               for name, m in (("finetuning.json", "Finetuning"), ("series-res-adapt", "Series Res. adapt."))]
+    parallel = rows["Parallel Res. adapt."]
+    lines.append("Parallel Res. adapt.," + ",".join(str(parallel[d]) for d in PAPER_COLUMNS.values()))
     path = tmp_path / "scores.csv"
     path.write_text("\n".join(lines) + "\n")
     scores = ss.read_server_scores(path)
-    assert list(scores["model"]) == ["Finetuning", "Series Res. adapt."] and set(scores["S"]) == {1234}
+    assert list(scores["model"]) == ROWS and scores["S"].tolist()[:2] == [1234, 1234]
+    assert pd.isna(scores["S"].iloc[2])  # no S on the line: computed in the test table
+    assert ss.test_table_from_server_scores(scores)["S"].iloc[2] == pytest.approx(3412, abs=3)
     assert scores.iloc[0][list(DOMAIN_ORDER)].tolist() == [rows["Finetuning"][d] for d in DOMAIN_ORDER]
 
 
@@ -73,8 +77,11 @@ def test_bad_csv_header_and_short_line(tmp_path):
     path.write_text("row,ImNet\nFinetuning,60\n")
     with pytest.raises(DataError, match="must start with \"model\""):
         ss.read_server_scores(path)
+    path.write_text("model,ImNet,Airc\nFinetuning,60,50,40\n")
+    with pytest.raises(DataError, match="line 2 has more fields than the header"):
+        ss.read_server_scores(path)
     path.write_text("model,ImNet,Airc\nFinetuning,60\n")
-    with pytest.raises(DataError, match="line 2 does not have as many fields"):
+    with pytest.raises(DataError, match="row 'Finetuning' lacks aircraft, cifar100"):
         ss.read_server_scores(path)
 
 
