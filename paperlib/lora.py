@@ -32,7 +32,7 @@ from peft.tuners.lora import LoraLayer
 from torch import nn
 
 from .adapters import DomainModule, model_domains, set_domain
-from .models import ResNet26, multi_domain_size, plain_reference
+from .models import ResNet26, count_parameters, multi_domain_size, plain_reference
 
 LORA_KERNEL = (3, 3)  # LoRA goes where the parallel adapters go: every 3x3 convolution
 # peft warns when a second adapter is injected into the same model: one per domain is the design here
@@ -235,11 +235,10 @@ def parallel_matched_rank(domains: Sequence[tuple[str, int]], *, width: float,
     bare = ResNet26.build(list(domains), width=width)
     rank = rank_for_size(bare, multi_domain_size(parallel))
     lora = apply_lora(bare, rank)
-    per_domain_parallel = sum(p.numel() for n, p in parallel.named_parameters() if f".adapters.{source}." in n)
-    per_domain_lora = sum(p.numel() for n, p in lora.named_parameters() if re.search(rf"\.lora_[AB]\.{re.escape(source)}\.", n))
     return LoraBudget(rank=rank, multiplier=multi_domain_size(lora) / reference,
                       parallel_multiplier=multi_domain_size(parallel) / reference,
-                      lora_per_domain=per_domain_lora, parallel_per_domain=per_domain_parallel)
+                      lora_per_domain=count_parameters(lora, [source])["adapter"],
+                      parallel_per_domain=count_parameters(parallel, [source])["adapter"])
 
 
 def lora_rank_table(classes: Mapping[str, int], widths: Sequence[float] = (1.0, 0.25)) -> dict[float, LoraBudget]:
