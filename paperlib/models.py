@@ -36,7 +36,7 @@ from .adapters import (
 )
 
 PLACEMENTS = ("all", "early", "mid", "late", "half")
-METHODS = ("scratch", "finetune", "bn", "series", "parallel", "svd")
+METHODS = ("scratch", "finetune", "bn", "series", "parallel", "svd", "lora")  # lora: paperlib.lora (issue 14)
 
 
 @dataclass(frozen=True)
@@ -235,6 +235,10 @@ def parameter_roles(model: nn.Module) -> dict[str, tuple[str, str | None]]:
         elif isinstance(module, DomainLinear):
             for d, head in module.heads.items():
                 tag(f"{mname}.heads.{d}", head, "head", d)
+        elif isinstance(getattr(module, "lora_A", None), nn.ModuleDict):  # a peft LoRA layer (paperlib.lora):
+            for part in ("lora_A", "lora_B"):  # its adapters are keyed by domain
+                for d, sub in getattr(module, part).items():
+                    tag(f"{mname}.{part}.{d}", sub, "adapter", d)
     for name, _ in model.named_parameters():
         roles.setdefault(name, ("shared", None))  # whatever is not domain-specific is the universal w
     return roles
@@ -247,6 +251,7 @@ def set_trainable(model: nn.Module, method: str, domain: str) -> list[str]:
     bn: the domain's BNs and head only (the universal-feature baseline of [3]).
     series, parallel: the domain's adapters, BNs and head; the 3x3 convs are frozen (sec. 4.1).
     svd: the domain's gamma_t, BNs and head; beta and the 3x3 convs are frozen (sec. 3.4).
+    lora: the domain's LoRA factors (lora_A, lora_B), BNs and head (paperlib.lora.apply_lora first).
     Other domains' parameters are always frozen, so they cannot drift.
     """
     if method not in METHODS:
@@ -261,8 +266,11 @@ def set_trainable(model: nn.Module, method: str, domain: str) -> list[str]:
         "series": {"adapter", "norm", "head"},
         "parallel": {"adapter", "norm", "head"},
         "svd": {"adapter", "norm", "head"},
+        "lora": {"adapter", "norm", "head"},
     }[method]
     roles = parameter_roles(model)
+    if method == "lora" and not any(".lora_A." in name for name in roles):  # else it would train BN-only
+        raise ValueError("method 'lora' needs LoRA layers: call paperlib.lora.apply_lora(model, rank) first")
     names = []
     for name, p in model.named_parameters():
         role, d = roles[name]
