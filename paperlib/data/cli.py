@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--root", required=True)
     s.add_argument("--domains", nargs="+", choices=DOMAINS)
     s.add_argument("--no-decode", action="store_true", help="only check that files exist")
+    s.add_argument("--cache", help="also check this prepared cache against its manifests")
 
     s = sub.add_parser("download", help="fetch the Decathlon (or print how to)")
     s.add_argument("--root", required=True)
@@ -52,17 +53,23 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "prepare":
-            from .cache import prepare
+            from .cache import PrepareError, prepare
 
-            for m in prepare(args.root, args.cache, args.domains, args.splits, args.size,
-                             workers=args.workers, force=args.force):
+            try:
+                manifests, problems = prepare(args.root, args.cache, args.domains, args.splits, args.size,
+                                              workers=args.workers, force=args.force), []
+            except PrepareError as err:  # every other split was prepared: show them, then each problem
+                manifests, problems = err.manifests, err.problems
+            for m in manifests:
                 print(f"{m['domain']:<14}{m['split']:<6}{m['count']:>8} images  {m['num_classes']:>5} classes"
                       f"{'  ' + str(len(m['skipped'])) + ' skipped' if m['skipped'] else ''}")
-            return 0
+            for problem in problems:
+                print(f"paperlib data: {problem}", file=sys.stderr)
+            return 2 if problems else 0
         if args.command == "check":
             from .check import check
 
-            report = check(args.root, args.domains, decode=not args.no_decode)
+            report = check(args.root, args.domains, decode=not args.no_decode, cache_dir=args.cache)
             print(report.format())
             return 0 if report.ok else 1
         if args.command == "download":
