@@ -291,7 +291,8 @@ def check_svd_rank(fraction: Any, absolute: Any, *, fraction_name: str = "svd_ra
     would read as an absolute rank), the absolute rank an int >= 1; at most one of them is given."""
     if fraction is not None:
         if isinstance(fraction, bool) or not isinstance(fraction, float):
-            hint = f"; for an absolute rank K={fraction} use {absolute_name}={fraction}" if isinstance(fraction, int) else ""
+            hint = (f"; for an absolute rank K={fraction} use {absolute_name}={fraction}"
+                    if isinstance(fraction, int) else "")
             raise ValueError(f"{fraction_name} is a fraction of the channels, a float in (0, 1] "
                              f"(1.0 = full rank), got {fraction!r}{hint}")
         if not 0.0 < fraction <= 1.0:

@@ -608,7 +608,8 @@ def run_or_load(config: TrainConfig, store: ResultStore | str | os.PathLike = "r
 
     Notebooks call this, so rerunning one costs nothing once its runs are stored. After training,
     rank 0 writes the final weights, the predictions and then the record (in that order, each
-    atomically) and deletes the checkpoint unless `keep_checkpoint`.
+    atomically) and deletes the checkpoint unless `keep_checkpoint`. The run's lock (runlock) makes a
+    second process asking for the same run wait, then load; an unreadable record is rebuilt.
     """
     store = store if isinstance(store, ResultStore) else ResultStore(store)
     with run_lock(store.record_path(config)):  # a second process on this run waits, then loads
@@ -616,7 +617,8 @@ def run_or_load(config: TrainConfig, store: ResultStore | str | os.PathLike = "r
                             progress=progress)
 
 
-def _run_or_load(config, store, *, loader, overwrite, keep_checkpoint, progress) -> dict:
+def _run_or_load(config: TrainConfig, store: ResultStore, *, loader: Loader | None, overwrite: bool,
+                 keep_checkpoint: bool, progress: bool | None) -> dict:
     if not overwrite:
         record = store.load(config, rebuild=True)  # an unreadable record is deleted and the run retrained
         if record is not None:

@@ -20,7 +20,8 @@ def _make(folder, seed, **kw):
 def test_generation_id_follows_every_parameter():
     base = generation_id(0, 16, counts=COUNTS, domains=DOMAINS)
     assert base == generation_id(0, 16, counts=COUNTS, domains=DOMAINS)
-    others = {generation_id(1, 16, counts=COUNTS, domains=DOMAINS), generation_id(0, 24, counts=COUNTS, domains=DOMAINS),
+    others = {generation_id(1, 16, counts=COUNTS, domains=DOMAINS),
+              generation_id(0, 24, counts=COUNTS, domains=DOMAINS),
               generation_id(0, 16, scale=2.0, counts=COUNTS, domains=DOMAINS), generation_id(0, 16, domains=DOMAINS)}
     assert base not in others and len(others) == 4
 

@@ -11,7 +11,8 @@ SVD = dict(method="svd", pretrained=("a.safetensors",))
 
 
 def test_integer_fraction_is_refused_in_the_config():
-    with pytest.raises(ValueError, match=r"svd_rank is a fraction .*got 1; for an absolute rank K=1 use svd_rank_abs=1"):
+    with pytest.raises(ValueError, match=r"svd_rank is a fraction .*got 1; for an absolute rank K=1 use "
+                                         r"svd_rank_abs=1"):
         TrainConfig(**SVD, svd_rank=1)
     with pytest.raises(ValueError, match=r"svd_rank must be in \(0, 1\]"):
         TrainConfig(**SVD, svd_rank=1.5)

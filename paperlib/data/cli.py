@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .domains import DOMAINS
 from .errors import DataError
@@ -55,11 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "prepare":
             from .cache import PrepareError, prepare
 
-            try:
-                manifests, problems = prepare(args.root, args.cache, args.domains, args.splits, args.size,
-                                              workers=args.workers, force=args.force), []
-            except PrepareError as err:  # every other split was prepared: show them, then each problem
-                manifests, problems = err.manifests, err.problems
+            with warnings.catch_warnings(record=True) as notes:  # rebuilt entries, skipped images
+                warnings.simplefilter("always")
+                try:
+                    manifests, problems = prepare(args.root, args.cache, args.domains, args.splits, args.size,
+                                                  workers=args.workers, force=args.force), []
+                except PrepareError as err:  # every other split was prepared: show them, then each problem
+                    manifests, problems = err.manifests, err.problems
+            for note in notes:
+                print(f"paperlib data: {note.message}", file=sys.stderr)
             for m in manifests:
                 print(f"{m['domain']:<14}{m['split']:<6}{m['count']:>8} images  {m['num_classes']:>5} classes"
                       f"{'  ' + str(len(m['skipped'])) + ' skipped' if m['skipped'] else ''}")
