@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+
+from . import __version__
 
 # sub-command -> module whose `main(argv)` handles it (imported lazily so `--help` is quick)
 COMMANDS = {
@@ -16,15 +19,38 @@ COMMANDS = {
 
 
 def _usage() -> str:
-    lines = ["usage: paperlib COMMAND [ARGS...]", "", "commands:"]
+    lines = ["usage: paperlib [--version] COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Dispatch; a bad input or stored file (DataError, BadFileError) is one line on stderr and exit
+    status 2, never a traceback; a closed pipe (`paperlib -h | head -1`) ends quietly."""
+    try:
+        status = _dispatch(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # the reader went away: point stdout at /dev/null so the final flush does not complain
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as err:
+        # DataError and BadFileError: a one-line message. Their module is loaded by whatever raised
+        # one, and not imported here up front (it pulls in torch; `paperlib -h` stays instant).
+        errors = sys.modules.get("paperlib.data.errors")
+        if errors is None or not isinstance(err, errors.DataError):
+            raise
+        print(f"paperlib: {err}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        print(f"paperlib {__version__}")
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

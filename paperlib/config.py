@@ -118,7 +118,8 @@ class TrainConfig:
     # transfer
     pretrained: tuple[str, ...] = ()  # weight files (.safetensors) saved by the results store
     source_domain: str = "imagenet12"  # domain of the pretrained network new domains start from
-    svd_rank: float | int | None = None  # method svd: K per layer; None -> C/2 (sec. 3.4)
+    svd_rank: float | None = None  # method svd: K as a fraction of C in (0, 1]; None -> C/2 (sec. 3.4)
+    svd_rank_abs: int | None = None  # method svd: K itself (capped at C), instead of svd_rank
     svd_domains: tuple[str, ...] = ()  # method svd: adapters compressed together; () -> domains
     # runtime
     seed: int = 0
@@ -173,6 +174,7 @@ class TrainConfig:
                 raise ValueError(f"{key} must be None or >= 1, got {getattr(self, key)}")
         if self.svd_domains and (self.method != "svd" or not set(self.domains) <= set(self.svd_domains)):
             raise ValueError(f"svd_domains {self.svd_domains} needs method 'svd' and must include domains {self.domains}")
+        _check_svd_rank(self)
         for key in ("train_fraction", "class_fraction"):
             if not 0.0 < getattr(self, key) <= 1.0:
                 raise ValueError(f"{key} must be in (0, 1], got {getattr(self, key)}")
@@ -219,6 +221,12 @@ class TrainConfig:
     def run_id(self) -> str:
         """16 hex digits of the SHA-256 of the stable JSON of the whole config."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    @property
+    def svd_k(self) -> float | int | None:
+        """The rank argument of `compress.resolve_rank`: svd_rank_abs (an int: K), else svd_rank
+        (a float: a fraction of C), else None (C/2)."""
+        return self.svd_rank_abs if self.svd_rank_abs is not None else self.svd_rank
 
     def adapter_decay(self, domain: str) -> float:
         """Weight decay of `domain`'s adapters: the override if given, else the paper's value."""
@@ -277,8 +285,41 @@ def _check_types(config: TrainConfig) -> None:
             object.__setattr__(config, f.name, float(value))  # 1 and 1.0 hash the same
 
 
+def check_svd_rank(fraction: Any, absolute: Any, *, fraction_name: str = "svd_rank",
+                   absolute_name: str = "svd_rank_abs") -> None:
+    """One meaning per parameter: the fraction is a float in (0, 1] (an int, even 1, is refused: it
+    would read as an absolute rank), the absolute rank an int >= 1; at most one of them is given."""
+    if fraction is not None:
+        if isinstance(fraction, bool) or not isinstance(fraction, float):
+            hint = (f"; for an absolute rank K={fraction} use {absolute_name}={fraction}"
+                    if isinstance(fraction, int) else "")
+            raise ValueError(f"{fraction_name} is a fraction of the channels, a float in (0, 1] "
+                             f"(1.0 = full rank), got {fraction!r}{hint}")
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"{fraction_name} must be in (0, 1] (a fraction of the channels), got {fraction}")
+    if absolute is not None and (isinstance(absolute, bool) or not isinstance(absolute, int) or absolute < 1):
+        raise ValueError(f"{absolute_name} is an absolute rank K, an integer >= 1, got {absolute!r}")
+    if fraction is not None and absolute is not None:
+        raise ValueError(f"give {fraction_name} (a fraction) or {absolute_name} (a rank), not both")
+
+
+def svd_rank_fields(rank: float | int | None) -> dict[str, float | int]:
+    """The TrainConfig field for a rank given either way: an int is K (`svd_rank_abs`), a float a
+    fraction of C (`svd_rank`), None neither (C/2)."""
+    if rank is None:
+        return {}
+    return {"svd_rank_abs": rank} if isinstance(rank, int) and not isinstance(rank, bool) else {"svd_rank": rank}
+
+
+def _check_svd_rank(config: TrainConfig) -> None:
+    check_svd_rank(config.svd_rank, config.svd_rank_abs)
+    if config.method != "svd" and config.svd_k is not None:
+        raise ValueError(f"svd_rank / svd_rank_abs apply to method 'svd' only, not {config.method!r}")
+
+
 def _describe(hint: Any) -> str:
     return str(hint).replace("typing.", "")
 
 
-__all__ = ["TrainConfig", "PROFILES", "SPLITS", "profile_defaults", "paper_adapter_weight_decay"]
+__all__ = ["TrainConfig", "PROFILES", "SPLITS", "profile_defaults", "paper_adapter_weight_decay", "check_svd_rank",
+           "svd_rank_fields"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import TrainConfig
+from .config import TrainConfig, svd_rank_fields
 from .data.domains import DOMAINS
 from .results import ResultStore
 
@@ -192,7 +192,7 @@ def svd_config(study: Study, domain: str, parallel_runs: Sequence[TrainConfig], 
     domain in `parallel_runs` (sec. 3.4)."""
     s = study.settings
     return base_config(study, method="svd", domains=(domain,), svd_domains=tuple(c.domains[0] for c in parallel_runs),
-                       pretrained=tuple(weights_of(study, c) for c in parallel_runs), svd_rank=rank,
+                       pretrained=tuple(weights_of(study, c) for c in parallel_runs), **svd_rank_fields(rank),
                        width=parallel_runs[0].width, epochs=s.adapt_epochs, train_split=s.train_split,
                        eval_splits=s.eval_splits)
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import matches_type
+from .config import check_svd_rank, matches_type
 from .experiments import Study
 
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
@@ -97,7 +97,16 @@ class RegularizationParams(Params):
 @dataclass(frozen=True)
 class SVDParams(Params):
     targets: tuple[str, ...] | None = None
-    svd_rank: float | None = None  # K: None -> C/2 (the paper); a float -> that fraction of C
+    svd_rank: float | None = None  # K as a fraction of C, a float in (0, 1]; None -> C/2 (the paper)
+    svd_rank_abs: int | None = None  # K itself (an int); give svd_rank or svd_rank_abs, not both
+
+    def __post_init__(self) -> None:
+        check_svd_rank(self.svd_rank, self.svd_rank_abs)  # `-p svd_rank 1` is refused, not read as K = 1
+
+    @property
+    def rank(self) -> float | int | None:
+        """What `experiments.svd_plan(rank=...)` takes: K (int), a fraction (float) or None."""
+        return self.svd_rank_abs if self.svd_rank_abs is not None else self.svd_rank
 
 
 @dataclass(frozen=True)

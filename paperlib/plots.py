@@ -12,13 +12,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
+# No backend is forced here: Jupyter and JupyterLab set their inline backend (so a figure this
+# module returns is shown under its cell), and without a display matplotlib picks Agg itself.
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg", force=False)  # headless by default; a notebook's inline backend still wins
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .data.atomic import atomic_path  # noqa: E402
+from .data.atomic import atomic_path
 
 # What the paper states in its text about Figure 4 (sec. 4.1, 4.2), drawn as reference points.
 PAPER_FIG4_POINTS = {

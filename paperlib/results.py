@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import warnings
 import platform
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,11 +32,14 @@ import torch
 from safetensors.torch import load_file, save
 
 from . import __version__
-from .checkpoint import atomic_write_bytes, atomic_write_json, read_json
+from .checkpoint import atomic_write_bytes, atomic_write_json, check_safetensors, read_json, safetensors_problem
 from .config import TrainConfig
+from .errors import BadFileError
 from .models import count_parameters
 
 RECORD_FORMAT = 1
+RECORD_ADVICE = "delete it and rerun: the run is trained again"
+RECORD_KEYS = ("run_id", "config", "metrics", "parameters", "history", "wall_time_s", "device", "finished")
 
 
 class RecordExistsError(FileExistsError):
@@ -74,10 +78,36 @@ class ResultStore:
 
     # ------------------------------------------------------------ records
 
-    def load(self, config: TrainConfig) -> dict | None:
-        """The stored record of `config`, or None."""
+    def load(self, config: TrainConfig, *, rebuild: bool = False) -> dict | None:
+        """The stored record of `config`, or None. A record that is unreadable, incomplete, of
+        another run, or whose weights file is truncated raises BadFileError; with `rebuild` the
+        record (and its broken weights) are deleted with a warning instead, and None comes back
+        so that the caller trains the run again (deterministic: the same numbers come back)."""
         path = self.record_path(config)
-        return read_json(path) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            return self._checked(path, config)
+        except BadFileError as err:
+            if not rebuild:
+                raise
+            warnings.warn(f"{err.path}: {err.problem}; deleted it and the run's record, training the run again",
+                          stacklevel=2)
+            for stale in (path, self.weights_path(config), self.predictions_path(config)):
+                stale.unlink(missing_ok=True)
+            return None
+
+    def _checked(self, path: Path, config: TrainConfig) -> dict:
+        record = read_json(path, advice=RECORD_ADVICE)
+        check_record(record, path)
+        if record["run_id"] != config.run_id:
+            raise BadFileError(path, f"holds run {record['run_id']}, not {config.run_id}", RECORD_ADVICE)
+        for kind, name in record.get("files", {}).items():  # detect a truncated file before it is used
+            if (path.parent / name).is_file():
+                problem = safetensors_problem((path.parent / name).read_bytes())
+                if problem is not None:
+                    raise BadFileError(path.parent / name, f"{kind} file: {problem}", RECORD_ADVICE)
+        return record
 
     def exists(self, config: TrainConfig) -> bool:
         return self.record_path(config).is_file()
@@ -90,10 +120,15 @@ class ResultStore:
             raise ValueError(f"record run_id {record['run_id']} does not match its config ({config.run_id})")
         path = self.record_path(config)
         if path.is_file() and not overwrite:
-            if read_json(path) == _json_roundtrip(record):
+            try:
+                stored = read_json(path)
+            except BadFileError:  # a broken record of this run: the new one replaces it
+                stored = None
+            if stored == _json_roundtrip(record):
                 return path
-            raise RecordExistsError(f"{path} already holds a different record of run {config.run_id}; "
-                                    "pass overwrite=True to replace it")
+            if stored is not None:
+                raise RecordExistsError(f"{path} already holds a different record of run {config.run_id}; "
+                                        "pass overwrite=True to replace it")
         atomic_write_json(path, dict(record))
         return path
 
@@ -114,7 +149,9 @@ class ResultStore:
 
     def load_predictions(self, config: TrainConfig) -> dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
         """The inverse of `save_predictions` (for the Decathlon submission writer)."""
-        flat = load_file(self.predictions_path(config))
+        path = self.predictions_path(config)
+        check_safetensors(path, advice=f"delete it and {self.record_path(config).name}, then rerun the run")
+        flat = load_file(path)
         out: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
         for key in flat:
             domain, split, kind = key.split("/")
@@ -168,9 +205,10 @@ def load_records(directory: str | os.PathLike) -> pd.DataFrame:
     """
     rows = []
     for path in sorted(Path(directory).rglob("*.json")):
-        record = read_json(path)
+        record = read_json(path, advice=RECORD_ADVICE)
         if not isinstance(record, dict) or "run_id" not in record or "config" not in record:
             continue
+        check_record(record, path)
         config = record["config"]
         fixed = {k: v for k, v in config.items() if k not in ("domains", "method", "profile")}
         for domain in config["domains"]:
@@ -189,6 +227,17 @@ def load_records(directory: str | os.PathLike) -> pd.DataFrame:
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
 
 
+def check_record(record: Any, path: Path) -> None:
+    """BadFileError unless `record` (read from `path`) has every key of a record, in the known format."""
+    if not isinstance(record, dict):
+        raise BadFileError(path, f"holds a JSON {type(record).__name__}, not a run record", RECORD_ADVICE)
+    missing = [k for k in RECORD_KEYS if k not in record]
+    if missing:
+        raise BadFileError(path, f"incomplete record (no {', '.join(missing)})", RECORD_ADVICE)
+    if record.get("format") != RECORD_FORMAT:
+        raise BadFileError(path, f"record format {record.get('format')!r}, expected {RECORD_FORMAT}", RECORD_ADVICE)
+
+
 def _hashable(value: Any) -> Any:
     """JSON lists back to tuples (so DataFrame columns can be grouped by)."""
     return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
@@ -200,4 +249,5 @@ def _json_roundtrip(obj: Any) -> Any:
     return json.loads(json.dumps(obj, sort_keys=True))
 
 
-__all__ = ["ResultStore", "RecordExistsError", "make_record", "load_records", "library_versions"]
+__all__ = ["ResultStore", "RecordExistsError", "make_record", "load_records", "library_versions", "check_record",
+           "BadFileError"]

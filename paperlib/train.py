@@ -49,6 +49,7 @@ from .config import TrainConfig
 from .data import DomainSplit, augment_batch, domain_spec, load_split
 from .models import ModelConfig, ResNet26, parameter_roles, set_trainable, transfer_from
 from .results import ResultStore, make_record
+from .runlock import run_lock
 
 Loader = Callable[[str, str], DomainSplit]  # (domain, split) -> DomainSplit
 LOSS_SYNC_EVERY = 25  # steps between two reads of the losses from the device (NaN check, bar)
@@ -291,7 +292,7 @@ def build_model(config: TrainConfig, num_classes: Mapping[str, int]) -> ResNet26
     if sources:
         init_from_pretrained(model, sources, source_domain=config.source_domain)
     if config.method == "svd":
-        compress_jointly(model, list(config.svd_domains or config.domains), rank=config.svd_rank, inplace=True)
+        compress_jointly(model, list(config.svd_domains or config.domains), rank=config.svd_k, inplace=True)
     return model
 
 
@@ -360,7 +361,7 @@ def load_model(path: str | os.PathLike) -> ResNet26:
 
 def save_model(path: str | os.PathLike, model: ResNet26, config: TrainConfig) -> None:
     """Final weights (safetensors) with what `load_model` needs to rebuild the model."""
-    svd = ({"domains": list(config.svd_domains or config.domains), "rank": config.svd_rank}
+    svd = ({"domains": list(config.svd_domains or config.domains), "rank": config.svd_k}
            if config.method == "svd" else None)
     ckpt.save_weights(path, model.state_dict(), {"model_config": asdict(model.config), "svd": svd,
                                                  "run_id": config.run_id, "method": config.method})
@@ -607,11 +608,19 @@ def run_or_load(config: TrainConfig, store: ResultStore | str | os.PathLike = "r
 
     Notebooks call this, so rerunning one costs nothing once its runs are stored. After training,
     rank 0 writes the final weights, the predictions and then the record (in that order, each
-    atomically) and deletes the checkpoint unless `keep_checkpoint`.
+    atomically) and deletes the checkpoint unless `keep_checkpoint`. The run's lock (runlock) makes a
+    second process asking for the same run wait, then load; an unreadable record is rebuilt.
     """
     store = store if isinstance(store, ResultStore) else ResultStore(store)
+    with run_lock(store.record_path(config)):  # a second process on this run waits, then loads
+        return _run_or_load(config, store, loader=loader, overwrite=overwrite, keep_checkpoint=keep_checkpoint,
+                            progress=progress)
+
+
+def _run_or_load(config: TrainConfig, store: ResultStore, *, loader: Loader | None, overwrite: bool,
+                 keep_checkpoint: bool, progress: bool | None) -> dict:
     if not overwrite:
-        record = store.load(config)
+        record = store.load(config, rebuild=True)  # an unreadable record is deleted and the run retrained
         if record is not None:
             return record
     result = train(config, loader=loader, checkpoint=store.checkpoint_path(config), progress=progress)

@@ -129,7 +129,7 @@ def test_svd_trains_gammas_only(loader, adapted):
 
 
 def test_svd_starts_from_each_domains_own_adapters(adapted):
-    config = tiny(method="svd", domains=("cifar100", "dtd"), pretrained=adapted, svd_rank=4096)  # K capped at the full rank
+    config = tiny(method="svd", domains=("cifar100", "dtd"), pretrained=adapted, svd_rank_abs=4096)  # K capped at the full rank
     model = build_model(config, {"cifar100": 4, "dtd": 4})
     for path, d in zip(adapted, config.domains):
         source = load_model(path)

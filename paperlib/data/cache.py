@@ -6,14 +6,18 @@ Layout, per domain and split (trainval is not stored: it is train + val at load 
     CACHE/<domain>/<split>/labels.npy     int64 (N,), -1 where unlabelled (stripped test)
     CACHE/<domain>/<split>/image_ids.npy  int64 (N,), the Decathlon image ids (for submissions)
     CACHE/<domain>/<split>/manifest.json  counts, classes, size, sha256 of the annotation file,
-                                          skipped (unreadable) files; written last
+                                          skipped (unreadable) files, and each array's size in
+                                          bytes and cheap checksum; written last
 
 Every file is written atomically and the manifest last, so a manifest means a complete entry.
-An entry is rebuilt when its annotation file's sha256, the image size or the format changes.
+An entry is rebuilt when its annotation file's sha256, the image size or the format changes, or
+when an array no longer matches its size and checksum (a truncated or damaged file): `prepare`
+says so and rebuilds it; the loader names it (BadFileError) instead of failing in a memory map.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -28,11 +32,13 @@ from tqdm import tqdm
 from . import atomic
 from .decathlon import FILE_SPLITS, SPLITS, SplitIndex, available_domains, file_sha256, read_split
 from .domains import check_domains
-from .errors import DataError
+from .errors import BadFileError, DataError
 from .images import try_decode
 
-FORMAT = 1  # bump when the layout or the decoding changes: old entries are then rebuilt
+FORMAT = 2  # bump when the layout or the decoding changes: old entries are then rebuilt
 CHUNK = 256  # images decoded per batch of pool tasks (bounds memory; keeps the bar moving)
+ARRAYS = ("images.npy", "labels.npy", "image_ids.npy")
+SAMPLE = 1 << 20  # bytes hashed at each end of an array: cheap even for ImageNet's 19 GB
 
 
 @dataclass
@@ -65,14 +71,46 @@ def _manifest_for(index: SplitIndex, size: int) -> dict:
     }
 
 
+def array_stamp(path: Path) -> dict:
+    """Size in bytes and a cheap checksum of a cache array: the sha256 of its first and last MiB
+    with the size (catches truncation and damage at the ends; not a full hash, by design)."""
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        digest.update(f.read(SAMPLE))
+        if size > SAMPLE:
+            f.seek(max(SAMPLE, size - SAMPLE))
+            digest.update(f.read())
+    return {"bytes": size, "sampled_sha256": digest.hexdigest()}
+
+
+def entry_problems(folder: Path, manifest: dict) -> list[str]:
+    """What no longer matches the manifest in a cache entry: each array missing, resized or damaged."""
+    problems = []
+    for name, stamp in manifest.get("arrays", {}).items():
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+            continue
+        found = array_stamp(path)
+        if found["bytes"] != stamp["bytes"]:
+            problems.append(f"{path}: {found['bytes']} bytes, the manifest says {stamp['bytes']} (truncated?)")
+        elif found != stamp:
+            problems.append(f"{path}: checksum differs from the manifest (damaged)")
+    return problems
+
+
 def _up_to_date(folder: Path, wanted: dict) -> bool:
     try:
         manifest = atomic.read_json(folder / "manifest.json")
     except (OSError, ValueError):
         return False
-    same = all(manifest.get(k) == v for k, v in wanted.items())
-    files = all((folder / f).is_file() for f in ("images.npy", "labels.npy", "image_ids.npy"))
-    return same and files
+    if not all(manifest.get(k) == v for k, v in wanted.items()):
+        return False
+    problems = entry_problems(folder, manifest)
+    if problems:
+        warnings.warn(f"{'; '.join(problems)}: rebuilding {folder}", stacklevel=3)
+    return not problems and all((folder / f).is_file() for f in ARRAYS)
 
 
 def _decode_all(index: SplitIndex, size: int, out: np.ndarray, workers: int) -> tuple[list[int], list[dict]]:
@@ -151,7 +189,8 @@ def prepare_split(root: str | Path, cache_dir: str | Path, domain: str, split: s
     counts = np.bincount(labels[labels >= 0], minlength=index.num_classes)
     manifest = dict(wanted, count=len(kept), listed=len(index), num_classes=index.num_classes,
                     classes=list(index.class_names), class_counts=counts.tolist(),
-                    labelled=bool(len(labels)) and bool((labels >= 0).all()), skipped=skipped)
+                    labelled=bool(len(labels)) and bool((labels >= 0).all()), skipped=skipped,
+                    arrays={name: array_stamp(folder / name) for name in ARRAYS})
     atomic.write_json(folder / "manifest.json", manifest)
     return manifest
 
@@ -159,6 +198,8 @@ def prepare_split(root: str | Path, cache_dir: str | Path, domain: str, split: s
 def prepare(root: str | Path, cache_dir: str | Path, domains=None, splits=("train", "val", "test"),
             size: int = 72, *, workers: int | None = None, force: bool = False) -> list[dict]:
     """Decode every image of the given domains and splits once; returns their manifests.
+    A split whose annotation file is missing or malformed does not stop the others: all are
+    prepared that can be, then PrepareError lists every problem.
 
     ``domains=None`` takes every domain with a train annotation under ROOT; ``trainval`` in
     ``splits`` means train and val. ``size`` is the side of the stored square (72 for the paper,
@@ -173,8 +214,26 @@ def prepare(root: str | Path, cache_dir: str | Path, domains=None, splits=("trai
             raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
         wanted += ["train", "val"] if split == "trainval" else [split]
     wanted = [s for s in FILE_SPLITS if s in wanted]  # dedupe, in a fixed order
-    return [prepare_split(root, cache_dir, d, s, size, workers=workers, force=force)
-            for d in domains for s in wanted]
+    manifests, problems = [], []
+    for d in domains:
+        for s in wanted:
+            try:
+                manifests.append(prepare_split(root, cache_dir, d, s, size, workers=workers, force=force))
+            except DataError as err:  # one bad annotation file must not leave the other domains unprepared
+                problems.append(f"{d}/{s}: {err}")
+    if problems:
+        raise PrepareError(manifests, problems)
+    return manifests
+
+
+class PrepareError(DataError):
+    """Some splits could not be prepared (each problem listed); every other one was. Holds the
+    manifests of those prepared, so the caller can still show them."""
+
+    def __init__(self, manifests: list[dict], problems: list[str]):
+        self.manifests, self.problems = manifests, problems
+        super().__init__(f"{len(problems)} split(s) not prepared (the {len(manifests)} others are): "
+                         + " | ".join(problems))
 
 
 def _load_entry(cache_dir: str | Path, domain: str, split: str) -> DomainSplit:
@@ -183,15 +242,27 @@ def _load_entry(cache_dir: str | Path, domain: str, split: str) -> DomainSplit:
     if not manifest_path.is_file():
         raise DataError(f"no prepared cache at {manifest_path}: run `paperlib data prepare "
                         f"--root ROOT --cache {cache_dir} --domains {domain}`")
-    manifest = atomic.read_json(manifest_path)
-    with warnings.catch_warnings():
-        # the memory map is read only; torch warns that writing to it is undefined (we never do)
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        images = torch.from_numpy(np.load(folder / "images.npy", mmap_mode="r"))
-    labels = torch.from_numpy(np.load(folder / "labels.npy"))
-    ids = torch.from_numpy(np.load(folder / "image_ids.npy"))
+    advice = (f"run `paperlib data prepare --root ROOT --cache {cache_dir} --domains {domain}`, "
+              f"which rebuilds the entry")
+    try:
+        manifest = atomic.read_json(manifest_path)
+    except ValueError as err:
+        raise BadFileError(manifest_path, f"unreadable manifest ({err})", advice) from None
+    problems = entry_problems(folder, manifest)
+    if problems:  # checked before the memory map, which would fail (or read garbage) later
+        path, _, problem = problems[0].partition(": ")
+        raise BadFileError(path, f"{problem} (cache entry {domain}/{split})", advice)
+    try:
+        with warnings.catch_warnings():
+            # the memory map is read only; torch warns that writing to it is undefined (we never do)
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            images = torch.from_numpy(np.load(folder / "images.npy", mmap_mode="r"))
+        labels = torch.from_numpy(np.load(folder / "labels.npy"))
+        ids = torch.from_numpy(np.load(folder / "image_ids.npy"))
+    except (OSError, ValueError, EOFError) as err:  # an entry of an older format has no stamps
+        raise BadFileError(folder, f"unreadable cache array ({err})", advice) from None
     if not (images.shape[0] == labels.shape[0] == ids.shape[0] == manifest["count"]):
-        raise DataError(f"cache {folder} is inconsistent (counts differ): prepare it again")
+        raise BadFileError(folder, "inconsistent cache entry (counts differ)", advice)
     return DomainSplit(domain, split, images, labels, ids, int(manifest["num_classes"]))
 
 

@@ -1,9 +1,10 @@
 """Validate a decathlon-1.0 tree: counts and classes per domain and split, and every problem.
 
-Problems: a missing annotation file, a malformed one or one with category ids outside its domain
-(REFERENCE.md: category id = domain index * 10**7 + class), a listed image that is missing or that
-PIL cannot decode. Images are decoded with the same function as ``prepare``, so a tree that checks
-clean prepares without skipping anything.
+Problems: a missing annotation file, a malformed one (shown as "unreadable" in the table) or one
+with category ids outside its domain (category id = domain index * 10**7 + class), a listed image
+that is missing or that PIL cannot decode. Images are decoded with the same function as
+``prepare``, so a tree that checks clean prepares without skipping anything. Given a cache
+folder, every prepared entry is also checked against its manifest (array sizes and checksums).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .decathlon import FILE_SPLITS, TREE, read_file_split, tree_dir
+from . import atomic
+from .cache import entry_dir, entry_problems
+from .decathlon import FILE_SPLITS, TREE, annotation_path, read_file_split, tree_dir
 from .domains import DOMAINS, check_domains
 from .errors import DataError
 from .images import try_decode
@@ -28,6 +31,7 @@ class SplitReport:
     domain: str
     split: str
     annotation: str  # file name, "" when missing
+    unreadable_annotation: bool = False  # present but malformed
     images: int = 0
     labelled: bool = False
     classes: int = 0
@@ -50,7 +54,9 @@ class CheckReport:
                  f"{'unreadable':>12}  annotation"]
         for s in self.splits:
             note = s.annotation or "(missing)"
-            if s.annotation and not s.labelled:
+            if s.unreadable_annotation:
+                note += " (unreadable)"
+            elif s.annotation and not s.labelled:
                 note += " (unlabelled)"
             lines.append(f"{s.domain:<14}{s.split:<7}{s.images:>8}{s.classes:>9}{s.missing:>9}"
                          f"{s.unreadable:>12}  {note}")
@@ -88,9 +94,33 @@ def _check_images(report: CheckReport, row: SplitReport, index, pool) -> None:
             report.problems.append(f"{row.domain}/{row.split}: unreadable image {name} ({reason})")
 
 
+def _present_annotation(root, domain: str, split: str) -> str:
+    """The name of the split's annotation file if it exists (however broken), else ""."""
+    try:
+        return annotation_path(root, domain, split).name
+    except DataError:
+        return ""
+
+
+def check_cache(report: CheckReport, cache_dir: str | Path, domains) -> None:
+    """Add a problem for every prepared entry whose manifest or arrays no longer match."""
+    for domain in domains:
+        for split in FILE_SPLITS:
+            manifest = entry_dir(cache_dir, domain, split) / "manifest.json"
+            if not manifest.is_file():
+                continue
+            try:
+                problems = entry_problems(manifest.parent, atomic.read_json(manifest))
+            except ValueError:
+                problems = [f"{manifest}: unreadable"]
+            report.problems += [f"cache {domain}/{split}: {p} (`paperlib data prepare` rebuilds it)"
+                                for p in problems]
+
+
 def check(root: str | Path, domains=None, *, decode: bool = True,
-          workers: int | None = None) -> CheckReport:
+          workers: int | None = None, cache_dir: str | Path | None = None) -> CheckReport:
     """Check the tree under ROOT; ``domains=None`` checks every domain with an annotation file.
+    With ``cache_dir``, the prepared entries of those domains are checked as well.
 
     A missing ROOT/decathlon-1.0 raises DataError; everything else is a problem in the report.
     """
@@ -113,6 +143,8 @@ def check(root: str | Path, domains=None, *, decode: bool = True,
                     index = read_file_split(root, domain, split)
                 except DataError as err:
                     report.problems.append(f"{domain}/{split}: {err}")
+                    row.annotation = _present_annotation(root, domain, split)
+                    row.unreadable_annotation = bool(row.annotation)
                     continue
                 row.annotation = index.annotation_files[0].name
                 row.images, row.labelled, row.classes = len(index), index.labelled, index.num_classes
@@ -125,4 +157,6 @@ def check(root: str | Path, domains=None, *, decode: bool = True,
     finally:
         if pool:
             pool.shutdown()
+    if cache_dir is not None:
+        check_cache(report, cache_dir, domains)
     return report

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .domains import DOMAINS
 from .errors import DataError
@@ -32,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--root", required=True)
     s.add_argument("--domains", nargs="+", choices=DOMAINS)
     s.add_argument("--no-decode", action="store_true", help="only check that files exist")
+    s.add_argument("--cache", help="also check this prepared cache against its manifests")
 
     s = sub.add_parser("download", help="fetch the Decathlon (or print how to)")
     s.add_argument("--root", required=True)
@@ -58,17 +60,27 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "prepare":
-            from .cache import prepare
+            from .cache import PrepareError, prepare
 
-            for m in prepare(args.root, args.cache, args.domains, args.splits, args.size,
-                             workers=args.workers, force=args.force):
+            with warnings.catch_warnings(record=True) as notes:  # rebuilt entries, skipped images
+                warnings.simplefilter("always")
+                try:
+                    manifests, problems = prepare(args.root, args.cache, args.domains, args.splits, args.size,
+                                                  workers=args.workers, force=args.force), []
+                except PrepareError as err:  # every other split was prepared: show them, then each problem
+                    manifests, problems = err.manifests, err.problems
+            for note in notes:
+                print(f"paperlib data: {note.message}", file=sys.stderr)
+            for m in manifests:
                 print(f"{m['domain']:<14}{m['split']:<6}{m['count']:>8} images  {m['num_classes']:>5} classes"
                       f"{'  ' + str(len(m['skipped'])) + ' skipped' if m['skipped'] else ''}")
-            return 0
+            for problem in problems:
+                print(f"paperlib data: {problem}", file=sys.stderr)
+            return 2 if problems else 0
         if args.command == "check":
             from .check import check
 
-            report = check(args.root, args.domains, decode=not args.no_decode)
+            report = check(args.root, args.domains, decode=not args.no_decode, cache_dir=args.cache)
             print(report.format())
             return 0 if report.ok else 1
         if args.command == "download":

@@ -12,6 +12,7 @@ fonts, the JPEGs) are identical for the same seed, whatever the order in which i
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -35,7 +36,7 @@ from .signs import build_gtsrb
 from .textures import build_dtd
 from .vehicles import build_aircraft
 
-VERSION = 1  # bump when the drawings change: existing trees are then regenerated
+VERSION = 1  # bump when the drawings change: the generation id changes with it
 SPLIT_CODES = MappingProxyType({"train": 1, "val": 2, "test": 3})  # part of each image's seed
 
 
@@ -135,28 +136,77 @@ def _dump(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj, separators=(",", ":")))
 
 
+GENERATION_FILE = "generation.json"  # in OUT/decathlon-1.0: the parameters the tree was made with
+LEGACY_STAMP = "mini.json"  # the same, written by earlier versions
+
+
+def generation_params(seed: int = 0, size: int = 36, *, scale: float = 1.0,
+                      counts: Mapping[str, MiniCounts] | None = None, domains=DOMAINS,
+                      quality: int = 90) -> dict:
+    """Everything the generated tree depends on: generator version, seed, size, JPEG quality and
+    the resolved counts (classes and images per class) of each domain."""
+    table = resolve_counts(scale, counts)
+    return {"generator": "paperlib MiniDecathlon", "version": VERSION, "seed": seed, "size": size,
+            "quality": quality, "counts": {d: asdict(table[d]) for d in check_domains(domains)}}
+
+
+def generation_id(seed: int = 0, size: int = 36, *, scale: float = 1.0,
+                  counts: Mapping[str, MiniCounts] | None = None, domains=DOMAINS, quality: int = 90) -> str:
+    """12 hex digits of the SHA-256 of `generation_params` (stable JSON): the data's identity.
+    Two generations share an id exactly when they make the same tree; a caller keeps each in its
+    own folder (e.g. ``data/mini-<id>``) and puts the id in the identity of the runs trained on it."""
+    params = generation_params(seed, size, scale=scale, counts=counts, domains=domains, quality=quality)
+    return hashlib.sha256(json.dumps(params, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
+
+
+def read_generation(root: str | Path) -> dict | None:
+    """The generation record of ROOT/decathlon-1.0 (with its "id"), None for a tree that is not a
+    MiniDecathlon (the real data), or for an older MiniDecathlon without one."""
+    path = Path(root) / TREE / GENERATION_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _describe(params: dict) -> str:
+    return f"seed {params.get('seed')}, size {params.get('size')}, version {params.get('version')}"
+
+
+def _existing(final: Path) -> dict:
+    """The generation params of the tree at `final` (DataError if it is not a MiniDecathlon)."""
+    for name in (GENERATION_FILE, LEGACY_STAMP):
+        if (final / name).is_file():
+            stored = json.loads((final / name).read_text())
+            stored.pop("id", None)
+            return stored
+    raise DataError(f"{final} exists and is not a MiniDecathlon (no {GENERATION_FILE}): choose another --out")
+
+
 def generate_mini(out_dir: str | Path, seed: int = 0, size: int = 36, *, scale: float = 1.0,
                   counts: Mapping[str, MiniCounts] | None = None, domains=DOMAINS,
                   quality: int = 90, force: bool = False) -> Path:
     """Write OUT/decathlon-1.0 (images with shorter side ``size``) and return OUT.
 
     ``scale`` multiplies the images per class and ``counts`` overrides a domain's numbers (both
-    for tests). An existing MiniDecathlon made with the same arguments is kept as is (unless
-    ``force``); one made with others is replaced; a tree that is not a MiniDecathlon (the real
-    data) is never touched. The tree is written in a temporary sibling and renamed into place.
+    for tests). OUT/decathlon-1.0/generation.json records the parameters and their
+    `generation_id`. An existing MiniDecathlon made with the same parameters is kept as is
+    (unless ``force``: regenerated); one made with other parameters is never replaced (runs were
+    trained on it): DataError, choose another folder; a tree that is not a MiniDecathlon (the
+    real data) is never touched. The tree is written in a temporary sibling and renamed into place.
     """
     out_dir = Path(out_dir)
     domains = check_domains(domains)
     table = resolve_counts(scale, counts)
-    stamp = {"generator": "paperlib MiniDecathlon", "version": VERSION, "seed": seed, "size": size,
-             "quality": quality, "counts": {d: asdict(table[d]) for d in domains}}
+    stamp = generation_params(seed, size, scale=scale, counts=counts, domains=domains, quality=quality)
+    identity = generation_id(seed, size, scale=scale, counts=counts, domains=domains, quality=quality)
     final = out_dir / TREE
-    old_stamp = final / "mini.json"
     if final.exists():
-        if not old_stamp.is_file():
-            raise DataError(f"{final} exists and is not a MiniDecathlon (no mini.json): "
-                            f"choose another --out")
-        if not force and json.loads(old_stamp.read_text()) == stamp:
+        stored = _existing(final)
+        if stored != stamp:
+            raise DataError(f"{final} holds another MiniDecathlon ({_describe(stored)}); generating {_describe(stamp)} "
+                            f"there would replace the data earlier runs used: choose another folder "
+                            f"(e.g. {out_dir.parent / f'mini-{identity}'}) or delete {final}")
+        if not force:
+            if not (final / GENERATION_FILE).is_file():  # an older tree: record its identity
+                (final / GENERATION_FILE).write_text(json.dumps({**stamp, "id": identity}, indent=1) + "\n")
             return out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{TREE}.mini-"))
@@ -166,7 +216,7 @@ def generate_mini(out_dir: str | Path, seed: int = 0, size: int = 36, *, scale: 
         with tqdm(total=total, desc="MiniDecathlon", unit="img", disable=None) as bar:
             for domain in domains:
                 _write_domain(tree, domain, table[domain], seed, size, quality, bar)
-        (tree / "mini.json").write_text(json.dumps(stamp, indent=1) + "\n")
+        (tree / GENERATION_FILE).write_text(json.dumps({**stamp, "id": identity}, indent=1) + "\n")
         if final.exists():  # replace an older MiniDecathlon: move it aside first
             final.rename(staging / "old")
         tree.rename(final)
