@@ -27,8 +27,8 @@ class Params:
     """What every notebook takes."""
 
     profile: str = "mini"  # smoke | mini | full
-    data_root: str | None = None  # holds decathlon-1.0/; None: data/<profile>
-    results_dir: str = "results"  # the results store
+    data_root: str | None = None  # holds decathlon-1.0/; None: the profile's, in the project
+    results_dir: str | None = None  # the results store; None: results/ in the project
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0
     dry_run: bool = False  # full profile's settings, a few steps per training
