@@ -73,6 +73,7 @@ class Study:
         return Runtime(data_dir=str(self.cache_dir), device=self.device)
 
     def prepared(self) -> bool:
+        """Whether every domain and split of the cache is prepared."""
         return is_prepared(self.cache_dir, DOMAINS, ("train", "val", "test"))
 
     def bind(self, config: TrainConfig) -> TrainConfig:
@@ -149,11 +150,11 @@ def run_all(study: Study, configs: Iterable[tuple[dict, TrainConfig]], *,
     given beside it. The data is prepared first if it is not (the notebooks can run alone)."""
     from .train import run_or_load
 
-    if not study.prepared():
-        prepare_data(study)
     configs = list(configs)
     rows = []
     for i, (labels, config) in enumerate(configs, 1):
+        if not _prepared_for(study, config):
+            prepare_data(study)
         bound = study.bind(config)
         _train_upstream(study, bound, progress)
         if progress is not None and not study.store.exists(bound):
@@ -174,6 +175,12 @@ def load_all(study: Study, configs: Iterable[tuple[dict, TrainConfig]]) -> tuple
         else:
             rows += _rows(study, labels, bound, record)
     return pd.DataFrame(rows), missing
+
+
+def _prepared_for(study: Study, config: TrainConfig) -> bool:
+    """Whether the cache holds every entry `config` and its upstream runs read."""
+    return (is_prepared(study.cache_dir, config.domains, config.data_splits)
+            and all(_prepared_for(study, source) for source in config.upstream))
 
 
 def _train_upstream(study: Study, config: TrainConfig, progress: Callable[[str], None] | None) -> None:
