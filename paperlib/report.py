@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +31,7 @@ class SeriesResults:
     width_dropout: pd.DataFrame
     transfer: pd.DataFrame
     classes: pd.DataFrame
-    missing: pd.DataFrame  # notebook, part, method, domains, run_id
+    missing: pd.DataFrame = field(default_factory=pd.DataFrame)  # notebook, part, method, domains, run_id
 
 
 # frame of SeriesResults -> the (notebook, part)s of series.SERIES it is read from

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from paperlib.adapters import UnknownDomainError
+from paperlib.model_io import load_matching, transfer_from
 from paperlib.models import (
-    ResNet26, count_parameters, load_matching, multi_domain_size, plain_reference, round_multiplier,
-    set_trainable, size_multiplier, transfer_from,
+    ResNet26, count_parameters, multi_domain_size, plain_reference, round_multiplier,
+    set_trainable, size_multiplier,
 )
 from paperlib.score import DOMAIN_ORDER
 
