@@ -80,7 +80,8 @@ def make_batch(images: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor, do
 
 
 def train_step(model: ResNet26, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, domain: str, *,
-               net: nn.Module | None = None, amp: bool = True, channels_last: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+               net: nn.Module | None = None, amp: bool = True,
+               channels_last: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on `domain`: set the domain, forward through `net` (the model, or
     its DDP / compiled wrapper) under bf16 autocast on CUDA, cross-entropy on float logits,
     backward, SGD step. Returns the (detached) loss and logits, left on the device."""
@@ -172,7 +173,8 @@ def _trainable_model(config: TrainConfig, data: RunData, device: torch.device, g
     return model
 
 
-def _resume(checkpoint, config: TrainConfig, model: nn.Module, optimizer, scheduler) -> tuple[int, list, float, int | None]:
+def _resume(checkpoint, config: TrainConfig, model: nn.Module, optimizer,
+            scheduler) -> tuple[int, list, float, int | None]:
     """(first epoch, history, elapsed seconds, resumed-from epoch) from the last checkpoint of this very run."""
     state = ckpt.load_checkpoint(checkpoint) if checkpoint is not None else None
     if state is None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .config import Runtime, TrainConfig
 from .engine import Loader, train
-from .identity import data_identity
+from .identity import bind_data, data_identity, is_prepared
 from .model_io import save_model
 from .results import ResultStore, make_record
 
@@ -86,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config, runtime = split_config(values)
         given = {k: v for k, v in (("data_dir", args.data_dir), ("device", args.device)) if v}
         runtime = dataclasses.replace(runtime, **given)
+        if not config.data and is_prepared(runtime.data_dir, config.domains, config.data_splits):
+            config = bind_data(config, runtime.data_dir)  # the same run as the series' (exported plans)
     except (OSError, ValueError, TypeError) as err:
         print(f"paperlib train: {err}", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ def one_thread():
 
 
 def resnet26_macs_by_hand(width: float, classes: int, side: int) -> int:
-    """REFERENCE.md: stem 3x3 3->32w at full resolution; three stages of 4 BasicBlocks (8 convs)
+    """docs/authors_code.md, ResNet-26: stem 3x3 3->32w at full resolution; three stages of 4 BasicBlocks (8 convs)
     at widths 64w, 128w, 256w, the first conv of each with stride 2; then Linear(256w, classes)."""
     stem, *stages = [int(c * width) for c in (32, 64, 128, 256)]
     macs = side * side * stem * 3 * 9

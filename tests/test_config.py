@@ -98,7 +98,8 @@ def test_the_runtime_is_not_part_of_the_identity(tmp_path):
     upstream = TrainConfig(method="scratch", domains=("imagenet12",))
     config = TrainConfig(method="parallel", domains=("dtd",), pretrained=(upstream,))
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-    assert config.upstream == (upstream,) and config.run_id != config.replace(pretrained=(upstream.replace(seed=1),)).run_id
+    assert config.upstream == (upstream,)
+    assert config.run_id != config.replace(pretrained=(upstream.replace(seed=1),)).run_id  # upstream is identity
     # a weight file given by path counts by its content, wherever it is
     a, b = tmp_path / "a.safetensors", tmp_path / "sub" / "b.safetensors"
     b.parent.mkdir()

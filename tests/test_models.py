@@ -1,4 +1,4 @@
-"""ResNet-26 as REFERENCE.md specifies it, and the paper's invariants of sec. 3.1-3.2."""
+"""ResNet-26 as docs/authors_code.md specifies it, and the paper's invariants of sec. 3.1-3.2."""
 
 import pytest
 import torch

@@ -64,10 +64,11 @@ def test_identity_follows_the_spec_and_the_data_content_not_places(tmp_path):
     assert TrainConfig.from_dict(bound.to_dict()).run_id == bound.run_id  # nested upstream specs round-trip
     # the same content elsewhere is the same data; other content is other data
     shutil.copytree(data / "cache-40", tmp_path / "copy")
-    assert data_identity(tmp_path / "copy", ("dtd",), ("train",)) == data_identity(data / "cache-40", ("dtd",), ("train",))
+    here = data_identity(data / "cache-40", ("dtd",), ("train",))
+    assert data_identity(tmp_path / "copy", ("dtd",), ("train",)) == here
     manifest = tmp_path / "copy" / "dtd" / "train" / "manifest.json"
     manifest.write_text(manifest.read_text().replace('"count": 24', '"count": 23'))
-    assert data_identity(tmp_path / "copy", ("dtd",), ("train",)) != data_identity(data / "cache-40", ("dtd",), ("train",))
+    assert data_identity(tmp_path / "copy", ("dtd",), ("train",)) != here
     with pytest.raises(ValueError, match="unknown device"):
         Runtime(device="tpu")
 
