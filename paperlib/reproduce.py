@@ -82,6 +82,26 @@ def store_checked_outputs(executed_dir: str | Path, *, source_dir: Path | None =
     return written
 
 
+def write_parameter_cells(source_dir: Path | None = None) -> list[Path]:
+    """Regenerate every notebook's `parameters` cell from its Params dataclass (series.SERIES),
+    the single source of the notebooks' parameters; returns the notebooks that changed."""
+    import nbformat
+
+    from .params import parameters_cell
+    from .series import SERIES
+
+    changed = []
+    for name, (params_type, _) in SERIES.items():
+        path = (source_dir or notebook_dir()) / f"{name}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        if cell.source != parameters_cell(params_type):
+            cell.source = parameters_cell(params_type)
+            nbformat.write(nb, path)
+            changed.append(path)
+    return changed
+
+
 def print_plan(profile: str, *, data_root: str | None = None, dry_run: bool = False,
                export: str | None = None) -> int:
     """Every training of the series with its cost estimate (images seen and FLOPs); with
@@ -154,8 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-configs", metavar="DIR", help="with --plan: write each training's config JSON")
     parser.add_argument("--store-checked", metavar="EXECUTED_DIR",
                         help="maintainers: strip notebooks/, keeping the checked cells' outputs from EXECUTED_DIR")
+    parser.add_argument("--write-parameter-cells", action="store_true",
+                        help="maintainers: regenerate the notebooks' parameters cells from paperlib/params.py")
     parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help=f"a subset of: {', '.join(NOTEBOOKS)}")
     args = parser.parse_args(argv)
+    if args.write_parameter_cells:
+        for path in write_parameter_cells():
+            print(path)
+        return 0
     if args.store_checked:
         for path in store_checked_outputs(args.store_checked):
             print(path)
