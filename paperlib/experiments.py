@@ -166,15 +166,17 @@ def run_all(study: Study, configs: Iterable[tuple[dict, TrainConfig]], *,
 def load_all(study: Study, configs: Iterable[tuple[dict, TrainConfig]]) -> tuple[pd.DataFrame, list[TrainConfig]]:
     """The stored runs of a plan as `run_all`'s rows, and the (bound) specs that are not stored.
     Never trains, never prepares data."""
-    rows, missing = [], []
+    rows, missing, columns = [], [], {}
     for labels, config in configs:
+        columns.update(dict.fromkeys(labels))
         bound = study.bind(config)
         record = study.store.load(bound)
         if record is None:
             missing.append(bound)
         else:
             rows += _rows(study, labels, bound, record)
-    return pd.DataFrame(rows), missing
+    columns.update(dict.fromkeys(["domain", "method", "accuracy", "params_adapter", "wall_time_s", "run_id"]))
+    return (pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(columns))), missing
 
 
 def _prepared_for(study: Study, config: TrainConfig) -> bool:
