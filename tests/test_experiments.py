@@ -141,3 +141,19 @@ def test_a_notebook_on_its_own_trains_what_it_starts_from(tmp_path):
     assert list(frame["domain"]) == ["dtd", "svhn"] and frame["accuracy"].notna().all()
     assert sum("first training" in m for m in messages) == 3  # the source network, then two adapters
     assert len(list((tmp_path / "results" / "smoke").glob("*.json"))) == 5
+
+
+def test_the_series_is_declared_once_and_the_report_reads_its_parts():
+    from paperlib.params import PlacementParams, ReportParams
+    from paperlib.series import SERIES, notebook_plans
+
+    study = ex.Study(profile="mini")
+    assert tuple(SERIES) == NOTEBOOKS
+    for name, parts in report.PARTS.items():
+        for notebook, part in parts:
+            assert part in notebook_plans(study, notebook), f"report.{name} reads a part {notebook} does not run"
+    # an ablation is a parameter of its notebook: the plan follows it
+    late = notebook_plans(study, "03_placement", PlacementParams(placements=("late",), targets=("dtd",)))
+    assert [c.placement for _, c in late["table1"]] == ["all", "late"]
+    with pytest.raises(TypeError, match="PlacementParams"):
+        notebook_plans(study, "03_placement", ReportParams())
