@@ -44,8 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .adapters import AdaptedConv, SeriesAdapter, fuse_adapters
-from .models import ResNet26, set_trainable
+from .adapters import fuse_adapters
+from .models import ResNet26, count_macs, set_trainable
 
 SCHEMA = 1
 DOMAIN = "cifar100"  # the domain trained and timed: RandomCrop + flip, 100 classes
@@ -63,11 +63,11 @@ class Setting:
 
 
 def profile_setting(name: str) -> Setting:
-    """The resolution and width of a profile's notebook series (`experiments.series_settings`):
-    72-pixel images, 64-pixel crops and width 1 for full; 40 / 32 and a narrower net for mini."""
-    from .experiments import series_settings
+    """The resolution and width of a profile (the one table, `config.get_profile`): 72-pixel
+    images, 64-pixel crops and width 1 for full; 40 / 32 and a narrower net for mini."""
+    from .config import get_profile
 
-    s = series_settings(name)
+    s = get_profile(name)
     return Setting(name, image=s.image_size, crop=s.crop, width=float(s.width))
 
 
@@ -110,46 +110,6 @@ class Plan:
 
 def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------- 4. FLOPs from layer shapes
-
-
-def count_macs(model: nn.Module, x: torch.Tensor, **forward_kwargs) -> dict[str, int]:
-    """Multiply-accumulates per image of conv and linear layers, read from the shapes seen by
-    forward hooks on one forward pass (eval mode, no grad; the model's mode is restored).
-
-    conv: output elements x (C_in / groups) x kh x kw; linear: output elements x in_features;
-    adapters (1x1, run through F.conv2d inside AdaptedConv / SeriesAdapter): output elements
-    x C_in / groups, none once fused. FLOPs = 2 x MACs; a training step ~ 3 x forward.
-    """
-    counts = {"conv": 0, "linear": 0, "adapter": 0}
-    per_image = x.shape[0]
-
-    def hook(module: nn.Module, _inputs, output: torch.Tensor) -> None:
-        n = output.numel() // per_image
-        if isinstance(module, nn.Conv2d):
-            kh, kw = module.kernel_size
-            counts["conv"] += n * (module.in_channels // module.groups) * kh * kw
-        elif isinstance(module, nn.Linear):
-            counts["linear"] += n * module.in_features
-        elif isinstance(module, AdaptedConv) and module.mode == "parallel" and module.fused_domain is None:
-            counts["adapter"] += n * (module.base.in_channels // module.base.groups)
-        elif isinstance(module, SeriesAdapter):
-            counts["adapter"] += n * module.conv.weight.shape[1]
-
-    kinds = (nn.Conv2d, nn.Linear, AdaptedConv, SeriesAdapter)
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(x, **forward_kwargs)
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
-    return {**counts, "total": sum(counts.values())}
 
 
 def peak_products(plan: Plan) -> dict[str, tuple[Callable[[], object], int]]:
@@ -239,14 +199,12 @@ def build_model(method: str, setting: Setting) -> ResNet26:
 
 def make_train_step(model: nn.Module, method: str, setting: Setting, batch: int, device: str, *,
                     amp: bool, channels_last: bool, compile: bool = False) -> Callable[[], None]:
-    """One step as `paperlib.train.train` runs it (its steps 7b-7c; the engine exposes no
-    single-step function): index the uint8 set (on the device) with a batch of indices, augment
-    on the device, set the domain, (bf16 autocast + channels_last), cross-entropy on float
-    logits, SGD with momentum over the trainable parameters only."""
-    from .data import augment_batch, domain_spec
+    """One step of the engine (`engine.make_batch` then `engine.train_step`, the very functions
+    `engine.train` runs) on a random uint8 set kept on the device, with SGD + momentum over the
+    trainable parameters only."""
+    from .engine import make_batch, train_step
 
     dev = torch.device(device)
-    spec = domain_spec(DOMAIN)
     set_trainable(model, method, DOMAIN)
     model.set_domain(DOMAIN).train().to(dev)
     if channels_last:
@@ -260,17 +218,9 @@ def make_train_step(model: nn.Module, method: str, setting: Setting, batch: int,
     forward = torch.compile(model) if compile else model
 
     def step() -> None:
-        idx = torch.randint(0, count, (batch,), generator=g).to(dev)
-        x = augment_batch(images[idx], spec, train=True, crop=setting.crop, generator=g)  # B x 3 x c x c
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        model.set_domain(DOMAIN)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-            logits = forward(x)  # B x 100
-        loss = F.cross_entropy(logits.float(), labels[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        x, y = make_batch(images, labels, torch.randint(0, count, (batch,), generator=g), DOMAIN, crop=setting.crop,
+                          device=dev, generator=g)
+        train_step(model, optimizer, x, y, DOMAIN, net=forward, amp=amp, channels_last=channels_last)
 
     return step
 
@@ -392,8 +342,7 @@ def bench_train(setting: Setting, plan: Plan) -> dict:
 
 
 def _step_source() -> str:
-    return ("paperlib.bench.make_train_step: paperlib.train.train's steps 7b-7c rebuilt (the engine has no "
-            "single-step function)")
+    return "paperlib.engine.make_batch + paperlib.engine.train_step (the engine's own step)"
 
 
 # ---------------------------------------------------------------- 2. inference

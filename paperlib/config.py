@@ -1,10 +1,16 @@
-"""Run configuration: one frozen `TrainConfig` per training run, and the profiles that size them.
+"""What a run is: its spec (`TrainConfig`, hashed), its `Runtime` (not hashed), and the one
+table of profiles (`Profile`) that sizes the notebook series, `paperlib train` and the bench.
 
-A run is fully described by its `TrainConfig`; the results store identifies a run by the hash of
-the config's stable JSON (`TrainConfig.run_id`). Construction is strict: an unknown key, a value
-of the wrong type or an unknown method / domain / profile is an error that lists the valid ones.
+A run's spec holds everything that decides its result: method, domains, width, schedule, seed,
+placement, the upstream runs it starts from (as specs, nested in `pretrained`) and the data by
+its content identity (`data`: a digest of the cache manifests, never a path). The results store
+finds a run by `TrainConfig.run_id`, the hash of the spec's stable JSON. Where things are and
+how they run (data folder, device, torch.compile, progress bars) is the `Runtime`: moving the
+data or the store, or changing the device, finds the same runs. Construction is strict: an
+unknown key, a value of the wrong type or an unknown method / domain / profile is an error that
+lists the valid ones.
 
-Defaults are the authors' (REFERENCE.md "Training"): SGD, lr 0.1, momentum 0.9, batch 128,
+Defaults are the authors' (docs/authors_code.md, "Training"): SGD, lr 0.1, momentum 0.9, batch 128,
 120 epochs with lr x0.1 at epoch 80 and x0.01 at 100 (stored as fractions of the epochs so a
 shorter profile keeps the shape of the schedule).
 
@@ -30,6 +36,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .data import DOMAINS
@@ -53,28 +60,110 @@ def paper_adapter_weight_decay() -> dict[str, float]:
 # ---------------------------------------------------------------- profiles
 
 
-def _profiles() -> dict[str, dict[str, Any]]:
-    """name -> TrainConfig defaults. A function, not a mutable global."""
+@dataclass(frozen=True)
+class Profile:
+    """How big the notebook series (and `paperlib train`'s defaults, and the bench) is at one
+    profile. This table is the only place the profiles are sized."""
+
+    name: str
+    image_size: int  # side of the stored square images (72 in the paper)
+    crop: int  # training / test crop (64 in the paper)
+    width: float  # ResNet-26 width of the main network
+    batch_size: int
+    pretrain_epochs: int
+    adapt_epochs: int
+    train_split: str  # of the target domains; the paper reports test numbers trained on train+val
+    eval_splits: tuple[str, ...]
+    report_split: str  # the split whose accuracy the tables show
+    width_factors: tuple[float, ...]  # Figure 4a: pretrained widths, relative to `width`
+    class_fractions: tuple[float, ...]  # Figure 4b: fraction of the source classes for pretraining
+    transfer_domains: tuple[str, str, str]  # Figure 4c-e: small, medium, large
+    transfer_fractions: tuple[float, ...]
+    few_fraction: float  # Figure 4a "few images per class": the paper's 50 of 400 CIFAR images
+    uniform_decay: float  # regularization ablation: one adapter decay for every domain
+    mini_scale: float | None  # MiniDecathlon images per class x this; None: the real Decathlon
+    data_root: str  # default folder holding decathlon-1.0/ (relative to the project root)
+    limit_batches: int | None = None  # steps per epoch and eval batches (smoke, dry runs)
+    eval_batch_size: int = 256
+
+    @property
+    def cache_name(self) -> str:
+        """The prepared cache's folder inside the data root."""
+        return f"cache-{self.image_size}"
+
+    def train_defaults(self) -> dict[str, Any]:
+        """The TrainConfig fields this profile sets (an adaptation's schedule)."""
+        limits = {"train_limit_batches": self.limit_batches, "eval_limit_batches": self.limit_batches}
+        return dict(profile=self.name, epochs=self.adapt_epochs, width=self.width, batch_size=self.batch_size,
+                    eval_batch_size=self.eval_batch_size, crop=self.crop, **limits)
+
+
+def _profile_table() -> dict[str, Profile]:
+    """name -> Profile. A function, not a mutable global."""
+    figure4 = dict(train_split="train", eval_splits=("val", "test"), report_split="test",
+                   transfer_domains=("ucf101", "cifar100", "svhn"), uniform_decay=0.0005)
     return {
-        # seconds on a laptop: checks that every notebook runs end to end (numbers mean nothing)
-        "smoke": dict(epochs=2, width=0.125, batch_size=16, data_dir="data/mini",
-                      train_limit_batches=4, eval_limit_batches=2),
-        # minutes on a laptop CPU: the MiniDecathlon, small network, shape of the paper's results
-        "mini": dict(epochs=15, width=0.25, batch_size=32, data_dir="data/mini"),
-        # the paper: the Visual Decathlon at 72 pixels, ResNet-26, 120 epochs (GPU hours)
-        "full": dict(epochs=120, width=1.0, batch_size=128, data_dir="data/cache"),
+        # every notebook end to end in minutes on 2 cores; the numbers mean nothing
+        "smoke": Profile("smoke", image_size=40, crop=32, width=0.125, batch_size=16, pretrain_epochs=2,
+                         adapt_epochs=1, width_factors=(0.5, 1.0), class_fractions=(0.5, 1.0),
+                         transfer_fractions=(0.5, 1.0), few_fraction=0.25, mini_scale=0.2,
+                         data_root="data/smoke", limit_batches=3, **figure4),
+        # the MiniDecathlon on a 2-core laptop in under an hour
+        "mini": Profile("mini", image_size=40, crop=32, width=0.25, batch_size=32, pretrain_epochs=20,
+                        adapt_epochs=12, width_factors=(0.5, 1.0, 2.0), class_fractions=(0.25, 0.5, 1.0),
+                        transfer_fractions=(0.1, 0.25, 0.5, 1.0), few_fraction=0.25, mini_scale=1.0,
+                        data_root="data/mini", **figure4),
+        # the paper: Visual Decathlon at 72 pixels, ResNet-26, the authors' schedule
+        "full": Profile("full", image_size=72, crop=64, width=1.0, batch_size=128, pretrain_epochs=120,
+                        adapt_epochs=120, train_split="trainval", eval_splits=("test",), report_split="test",
+                        width_factors=(0.5, 1.0, 2.5), class_fractions=(0.1, 0.25, 0.5, 1.0),
+                        transfer_domains=("ucf101", "cifar100", "svhn"),
+                        transfer_fractions=(0.05, 0.1, 0.25, 0.5, 1.0), few_fraction=0.125,
+                        uniform_decay=0.0005, mini_scale=None, data_root="data/decathlon"),
     }
 
 
-PROFILES: tuple[str, ...] = tuple(_profiles())
+PROFILES: tuple[str, ...] = tuple(_profile_table())
+
+
+def get_profile(name: str, *, dry_run: bool = False) -> Profile:
+    """The profile `name`; `dry_run` keeps its sizes but stops every training after a few steps
+    of a small batch (the full profile's code path, checked on any machine)."""
+    table = _profile_table()
+    if name not in table:
+        raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(table)}")
+    if dry_run:
+        return dataclasses.replace(table[name], pretrain_epochs=1, adapt_epochs=1, limit_batches=2, batch_size=4,
+                                   eval_batch_size=4)
+    return table[name]
 
 
 def profile_defaults(name: str) -> dict[str, Any]:
     """The TrainConfig defaults of a profile; an unknown name lists the valid ones."""
-    table = _profiles()
-    if name not in table:
-        raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(table)}")
-    return dict(table[name], profile=name)
+    return get_profile(name).train_defaults()
+
+
+# ---------------------------------------------------------------- the runtime
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a run executes; never part of its identity (see the module docstring)."""
+
+    data_dir: str = "data/decathlon/cache-72"  # prepared cache read by paperlib.data.load_split
+    device: str = "auto"  # auto, cpu, cuda, cuda:N
+    compile: bool = False  # torch.compile the model
+    progress: bool | None = None  # tqdm bar per epoch; None: only when stderr is a terminal
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ValueError(f"unknown device {self.device!r}; valid: {', '.join(DEVICES)} or cuda:N")
+
+    @classmethod
+    def for_profile(cls, profile: str, *, data_root: str | None = None, **fields: Any) -> "Runtime":
+        """The profile's prepared cache under `data_root` (default: the profile's)."""
+        p = get_profile(profile)
+        return cls(data_dir=str(Path(data_root or p.data_root) / p.cache_name), **fields)
 
 
 # ---------------------------------------------------------------- the run config
@@ -82,7 +171,8 @@ def profile_defaults(name: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides the outcome of one training run (see the module docstring).
+    """The spec of one training run: everything that decides its outcome (see the module
+    docstring); `run_id` is its hash.
 
     Build it with `TrainConfig(...)`, `TrainConfig.for_profile("mini", ...)` or
     `TrainConfig.from_dict(d)` (strict: unknown keys and wrong types raise).
@@ -92,7 +182,7 @@ class TrainConfig:
     method: str = "parallel"  # one of models.METHODS
     domains: tuple[str, ...] = ("cifar100",)  # several: trained together, batches alternate
     profile: str = "full"  # results go under results/<profile>/
-    data_dir: str = "data/cache"  # prepared cache read by paperlib.data.load_split
+    data: str = ""  # content identity of the data read (identity.data_identity); "": not bound yet
     # model (models.ModelConfig)
     width: float = 1.0  # channel multiplier of ResNet-26
     adapter: str | None = "auto"  # "auto": from the method (svd -> parallel); None, series, parallel
@@ -116,17 +206,16 @@ class TrainConfig:
     train_fraction: float = 1.0  # seeded class-stratified subset of the train split (sec. 4.3)
     class_fraction: float = 1.0  # seeded subset of the classes, train and eval (fig. 4b pretraining)
     # transfer
-    pretrained: tuple[str, ...] = ()  # weight files (.safetensors) saved by the results store
+    # upstream runs (their specs: the store finds their weights) or weight files (.safetensors)
+    pretrained: tuple[TrainConfig | str, ...] = ()
     source_domain: str = "imagenet12"  # domain of the pretrained network new domains start from
     svd_rank: float | None = None  # method svd: K as a fraction of C in (0, 1]; None -> C/2 (sec. 3.4)
     svd_rank_abs: int | None = None  # method svd: K itself (capped at C), instead of svd_rank
     svd_domains: tuple[str, ...] = ()  # method svd: adapters compressed together; () -> domains
-    # runtime
+    # numerics
     seed: int = 0
-    device: str = "auto"  # auto, cpu, cuda, cuda:N
     amp: bool = True  # bf16 autocast (CUDA only; no-op on CPU)
     channels_last: bool = True  # CUDA only
-    compile: bool = False  # torch.compile the model
     sync_bn: bool = True  # under torchrun: batch statistics over the global batch
     train_limit_batches: int | None = None  # dry runs: at most this many steps per epoch
     eval_limit_batches: int | None = None  # dry runs: at most this many batches per split
@@ -160,8 +249,6 @@ class TrainConfig:
         for split in (self.train_split, *self.eval_splits):
             if split not in SPLITS:
                 raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise ValueError(f"unknown device {self.device!r}; valid: {', '.join(DEVICES)} or cuda:N")
         if self.method == "svd" and not self.pretrained:
             raise ValueError("method 'svd' compresses trained parallel adapters: give their weight files in pretrained")
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "width": self.width,
@@ -197,7 +284,11 @@ class TrainConfig:
         unknown = sorted(set(values) - set(names))
         if unknown:
             raise ValueError(f"unknown TrainConfig key(s) {unknown}; valid keys: {', '.join(names)}")
-        return cls(**{k: _freeze(v) for k, v in values.items()})
+        frozen = {k: _freeze(v) for k, v in values.items()}
+        if "pretrained" in values and isinstance(values["pretrained"], list | tuple):  # nested upstream specs
+            frozen["pretrained"] = tuple(cls.from_dict(p) if isinstance(p, Mapping) else p
+                                         for p in values["pretrained"])
+        return cls(**frozen)
 
     @classmethod
     def for_profile(cls, profile: str, **overrides: Any) -> "TrainConfig":
@@ -219,8 +310,25 @@ class TrainConfig:
 
     @property
     def run_id(self) -> str:
-        """16 hex digits of the SHA-256 of the stable JSON of the whole config."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+        """16 hex digits of the SHA-256 of the spec's stable JSON; an upstream weight file given
+        by path counts by its content (identity.file_identity), never by where it is."""
+        from .identity import file_identity
+
+        values = self.to_dict()
+        values["pretrained"] = [p.run_id if isinstance(p, TrainConfig) else file_identity(p) for p in self.pretrained]
+        text = json.dumps(values, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def upstream(self) -> tuple["TrainConfig", ...]:
+        """The runs this one starts from (its `pretrained` entries that are specs)."""
+        return tuple(p for p in self.pretrained if isinstance(p, TrainConfig))
+
+    @property
+    def data_splits(self) -> tuple[str, ...]:
+        """The cache entries' splits this run reads (trainval is train + val at load time)."""
+        train = ("train", "val") if self.train_split == "trainval" else (self.train_split,)
+        return tuple(dict.fromkeys((*train, *self.eval_splits)))
 
     @property
     def svd_k(self) -> float | int | None:
@@ -242,6 +350,8 @@ class TrainConfig:
 
 def _freeze(value: Any) -> Any:
     """JSON values to the dataclass's: lists -> tuples (recursively), a dict of decays -> pairs."""
+    if isinstance(value, TrainConfig):
+        return value
     if isinstance(value, Mapping):
         return tuple((k, _freeze(v)) for k, v in sorted(value.items()))
     if isinstance(value, list | tuple):
@@ -277,6 +387,8 @@ def _check_types(config: TrainConfig) -> None:
         value = getattr(config, f.name)
         if isinstance(value, list | Mapping):  # direct construction with a list / dict: store tuples
             value = _freeze(value)
+            if f.name == "pretrained":
+                value = tuple(TrainConfig.from_dict(dict(p)) if isinstance(p, tuple) else p for p in value)
             object.__setattr__(config, f.name, value)
         if not matches_type(value, hints[f.name]):
             raise TypeError(f"TrainConfig.{f.name} must be {_describe(hints[f.name])}, got {value!r} "
@@ -321,5 +433,5 @@ def _describe(hint: Any) -> str:
     return str(hint).replace("typing.", "")
 
 
-__all__ = ["TrainConfig", "PROFILES", "SPLITS", "profile_defaults", "paper_adapter_weight_decay", "check_svd_rank",
-           "svd_rank_fields"]
+__all__ = ["TrainConfig", "Runtime", "Profile", "PROFILES", "SPLITS", "get_profile", "profile_defaults",
+           "paper_adapter_weight_decay", "check_svd_rank", "svd_rank_fields"]

@@ -1,22 +1,24 @@
-"""The experiments of the paper's section 4 as plans of `TrainConfig`s, run through the results store.
+"""The experiments of the paper's section 4 as plans of run specs (`TrainConfig`s), run through
+the results store.
 
-Every notebook calls one function here; each returns a tidy DataFrame (one row per run and
-domain) and never trains a config twice: `train.run_or_load` returns stored records, so a rerun
-or an interrupted series picks up where it stopped. The plan of a whole profile
-(`series_plan`) is what `paperlib reproduce --plan` prints.
+A plan is a list of (labels, spec) built from a `Study` alone, without reading any data; an
+adaptation's spec holds the spec of the network it starts from (`pretrained`). `run_all` binds
+each spec to the data's content identity, trains what the store lacks (upstream runs first) and
+returns a tidy DataFrame (one row per run and domain); `load_all` only reads the store and
+lists what is missing. Which notebook runs which plans is declared once, in series.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from .config import TrainConfig, svd_rank_fields
+from .config import Profile, Runtime, TrainConfig, get_profile, svd_rank_fields
 from .data.domains import DOMAINS
+from .identity import bind_data, is_prepared
 from .results import ResultStore
 
 SOURCE = "imagenet12"
@@ -34,94 +36,49 @@ TABLE1_ROWS = {
 
 
 @dataclass(frozen=True)
-class SeriesSettings:
-    """How big the notebook series is at one profile (the TrainConfig defaults are in config.py)."""
-
-    image_size: int  # side of the stored square images (72 in the paper)
-    crop: int  # training / test crop (64 in the paper)
-    width: float  # ResNet-26 width of the main network
-    pretrain_epochs: int
-    adapt_epochs: int
-    train_split: str  # of the target domains; the paper reports test numbers trained on train+val
-    eval_splits: tuple[str, ...]
-    report_split: str  # the split whose accuracy the tables show
-    width_factors: tuple[float, ...]  # Figure 4a: pretrained widths, relative to `width`
-    class_fractions: tuple[float, ...]  # Figure 4b: fraction of the source classes for pretraining
-    transfer_domains: tuple[str, str, str]  # Figure 4c-e: small, medium, large
-    transfer_fractions: tuple[float, ...]
-    few_fraction: float  # Figure 4a "few images per class": the paper's 50 of 400 CIFAR images
-    uniform_decay: float  # regularization ablation: one adapter decay for every domain
-    mini_scale: float | None  # MiniDecathlon images per class x this; None: the real Decathlon
-    limit_batches: int | None = None  # dry runs: steps per epoch and eval batches
-    batch_size: int | None = None  # None: the profile's (config.py); dry runs use a small one
-
-
-def series_settings(profile: str, *, dry_run: bool = False) -> SeriesSettings:
-    """The sizes of the series for a profile; `dry_run` keeps them but stops every training
-    after a few steps (the full profile's code path, checked on any machine)."""
-    table = {
-        # every notebook end to end in minutes on 2 cores; the numbers mean nothing
-        "smoke": SeriesSettings(image_size=40, crop=32, width=0.125, pretrain_epochs=2, adapt_epochs=1,
-                                train_split="train", eval_splits=("val", "test"), report_split="test",
-                                width_factors=(0.5, 1.0), class_fractions=(0.5, 1.0),
-                                transfer_domains=("ucf101", "cifar100", "svhn"), transfer_fractions=(0.5, 1.0),
-                                few_fraction=0.25, uniform_decay=0.0005, mini_scale=0.2, limit_batches=3),
-        # the MiniDecathlon on a 2-core laptop in under an hour
-        "mini": SeriesSettings(image_size=40, crop=32, width=0.25, pretrain_epochs=20, adapt_epochs=12,
-                               train_split="train", eval_splits=("val", "test"), report_split="test",
-                               width_factors=(0.5, 1.0, 2.0), class_fractions=(0.25, 0.5, 1.0),
-                               transfer_domains=("ucf101", "cifar100", "svhn"),
-                               transfer_fractions=(0.1, 0.25, 0.5, 1.0), few_fraction=0.25,
-                               uniform_decay=0.0005, mini_scale=1.0),
-        # the paper: Visual Decathlon at 72 pixels, ResNet-26, the authors' schedule
-        "full": SeriesSettings(image_size=72, crop=64, width=1.0, pretrain_epochs=120, adapt_epochs=120,
-                               train_split="trainval", eval_splits=("test",), report_split="test",
-                               width_factors=(0.5, 1.0, 2.5), class_fractions=(0.1, 0.25, 0.5, 1.0),
-                               transfer_domains=("ucf101", "cifar100", "svhn"),
-                               transfer_fractions=(0.05, 0.1, 0.25, 0.5, 1.0), few_fraction=0.125,
-                               uniform_decay=0.0005, mini_scale=None),
-    }
-    if profile not in table:
-        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(table)}")
-    settings = table[profile]
-    if dry_run:
-        settings = dataclasses.replace(settings, pretrain_epochs=1, adapt_epochs=1, limit_batches=2, batch_size=4)
-    return settings
-
-
-@dataclass(frozen=True)
 class Study:
-    """Where and how the series runs: a profile, the data, the results store, the device."""
+    """Where and how the series runs: a profile (config.Profile), the data, the results store,
+    the device. Relative defaults are resolved against the project root (the checkout holding
+    notebooks/), so a notebook finds them from any working directory."""
 
     profile: str = "mini"
-    data_root: str | None = None  # holds decathlon-1.0/; None: data/<profile> (data/decathlon for full)
-    results_dir: str = "results"
+    data_root: str | None = None  # holds decathlon-1.0/; None: the profile's (data/<profile>, data/decathlon)
+    results_dir: str | None = None  # the results store; None: results/ in the project
     device: str = "auto"
     seed: int = 0
     dry_run: bool = False
-    # weights file -> the config that writes it, filled by `weights_of`, so that a notebook run on
-    # its own can train what its configs start from (see `_ensure_inputs`)
-    producers: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        series_settings(self.profile)  # validates the name
+        get_profile(self.profile)  # validates the name
 
     @property
-    def settings(self) -> SeriesSettings:
-        return series_settings(self.profile, dry_run=self.dry_run)
+    def settings(self) -> Profile:
+        return get_profile(self.profile, dry_run=self.dry_run)
 
     @property
     def root(self) -> Path:
-        default = "data/decathlon" if self.profile == "full" else f"data/{self.profile}"
-        return Path(self.data_root or default)
+        return Path(self.data_root) if self.data_root else project_root() / self.settings.data_root
 
     @property
     def cache_dir(self) -> Path:
-        return self.root / f"cache-{self.settings.image_size}"
+        return self.root / self.settings.cache_name
 
     @property
     def store(self) -> ResultStore:
-        return ResultStore(self.results_dir)
+        return ResultStore(self.results_dir or project_root() / "results")
+
+    @property
+    def runtime(self) -> Runtime:
+        """Where the runs read their data and which device runs them (not part of any run's identity)."""
+        return Runtime(data_dir=str(self.cache_dir), device=self.device)
+
+    def prepared(self) -> bool:
+        """Whether every domain and split of the cache is prepared."""
+        return is_prepared(self.cache_dir, DOMAINS, ("train", "val", "test"))
+
+    def bind(self, config: TrainConfig) -> TrainConfig:
+        """`config` (and its upstream runs) bound to the identity of this study's data."""
+        return bind_data(config, self.cache_dir)
 
 
 # ---------------------------------------------------------------- data
@@ -149,14 +106,8 @@ def prepare_data(study: Study, *, domains: Sequence[str] = DOMAINS) -> pd.DataFr
 
 
 def base_config(study: Study, **fields) -> TrainConfig:
-    s = study.settings
-    limits = {} if s.limit_batches is None else {"train_limit_batches": s.limit_batches,
-                                                 "eval_limit_batches": s.limit_batches}
-    if s.batch_size is not None:
-        limits.update(batch_size=s.batch_size, eval_batch_size=s.batch_size)
-    defaults = dict(data_dir=str(study.cache_dir), device=study.device, seed=study.seed, crop=s.crop,
-                    width=s.width, **limits)
-    return TrainConfig.for_profile(study.profile, **{**defaults, **fields})
+    """A spec with the profile's sizes (config.Profile.train_defaults), the study's seed, then `fields`."""
+    return TrainConfig.from_dict({**study.settings.train_defaults(), "seed": study.seed, **fields})
 
 
 def pretrain_config(study: Study, *, width_factor: float = 1.0, class_fraction: float = 1.0,
@@ -169,17 +120,10 @@ def pretrain_config(study: Study, *, width_factor: float = 1.0, class_fraction: 
                        train_split="train", eval_splits=("val",))
 
 
-def weights_of(study: Study, config: TrainConfig) -> str:
-    """The weights file `config` writes when it finishes (remembered as its producer)."""
-    path = str(study.store.weights_path(config))
-    study.producers[path] = config
-    return path
-
-
 def adapt_config(study: Study, method: str, domain: str, pretrained: TrainConfig, **fields) -> TrainConfig:
     """Train `domain` from a pretrained source network with `method` (finetune, series, parallel, bn)."""
     s = study.settings
-    values = dict(method=method, domains=(domain,), pretrained=(weights_of(study, pretrained),),
+    values = dict(method=method, domains=(domain,), pretrained=(pretrained,),
                   width=pretrained.width, epochs=s.adapt_epochs, train_split=s.train_split,
                   eval_splits=s.eval_splits)
     if method == "finetune" and pretrained.adapter == "series":
@@ -192,56 +136,80 @@ def svd_config(study: Study, domain: str, parallel_runs: Sequence[TrainConfig], 
     domain in `parallel_runs` (sec. 3.4)."""
     s = study.settings
     return base_config(study, method="svd", domains=(domain,), svd_domains=tuple(c.domains[0] for c in parallel_runs),
-                       pretrained=tuple(weights_of(study, c) for c in parallel_runs), **svd_rank_fields(rank),
+                       pretrained=tuple(parallel_runs), **svd_rank_fields(rank),
                        width=parallel_runs[0].width, epochs=s.adapt_epochs, train_split=s.train_split,
                        eval_splits=s.eval_splits)
 
 
-# ---------------------------------------------------------------- running
+# ---------------------------------------------------------------- running and loading
 
 
 def run_all(study: Study, configs: Iterable[tuple[dict, TrainConfig]], *,
             progress: Callable[[str], None] | None = print) -> pd.DataFrame:
-    """Run (or load) each config; one row per (run, domain) with the labels given beside it."""
+    """Run (or load) each spec, upstream runs first; one row per (run, domain) with the labels
+    given beside it. The data is prepared first if it is not (the notebooks can run alone)."""
     from .train import run_or_load
 
-    rows = []
     configs = list(configs)
+    rows = []
     for i, (labels, config) in enumerate(configs, 1):
-        _ensure_inputs(study, config, progress)
-        stored = study.store.load(config) is not None
-        if progress is not None and not stored:
+        if not _prepared_for(study, config):
+            prepare_data(study)
+        bound = study.bind(config)
+        _train_upstream(study, bound, progress)
+        if progress is not None and not study.store.exists(bound):
             progress(f"[{i}/{len(configs)}] training {labels} ({config.method}, {'+'.join(config.domains)})")
-        record = run_or_load(config, study.store)
-        for domain in config.domains:
-            metrics = record["metrics"].get(domain, {})
-            counts = record["parameters"]["per_domain"].get(domain, {})
-            acc = {f"acc_{split}": (float("nan") if v is None else v) for split, v in metrics.items()}
-            rows.append({**labels, "domain": domain, "method": config.method, **acc,
-                         "accuracy": _nan(metrics.get(study.settings.report_split if domain != SOURCE else "val")),
-                         "params_adapter": counts.get("adapter"), "wall_time_s": record["wall_time_s"],
-                         "run_id": record["run_id"]})
+        rows += _rows(study, labels, bound, run_or_load(bound, study.store, study.runtime))
     return pd.DataFrame(rows)
 
 
-def _ensure_inputs(study: Study, config: TrainConfig, progress: Callable[[str], None] | None) -> None:
-    """A notebook run on its own still works: prepare the data cache if it is missing, and train
-    the networks a config starts from (pretraining, the parallel adapters SVD compresses) first."""
+def load_all(study: Study, configs: Iterable[tuple[dict, TrainConfig]]) -> tuple[pd.DataFrame, list[TrainConfig]]:
+    """The stored runs of a plan as `run_all`'s rows, and the (bound) specs that are not stored.
+    Never trains, never prepares data."""
+    rows, missing, columns = [], [], {}
+    for labels, config in configs:
+        columns.update(dict.fromkeys(labels))
+        bound = study.bind(config)
+        record = study.store.load(bound)
+        if record is None:
+            missing.append(bound)
+        else:
+            rows += _rows(study, labels, bound, record)
+    columns.update(dict.fromkeys(["domain", "method", "accuracy", "params_adapter", "wall_time_s", "run_id"]))
+    return (pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(columns))), missing
+
+
+def _prepared_for(study: Study, config: TrainConfig) -> bool:
+    """Whether the cache holds every entry `config` and its upstream runs read."""
+    return (is_prepared(study.cache_dir, config.domains, config.data_splits)
+            and all(_prepared_for(study, source) for source in config.upstream))
+
+
+def _train_upstream(study: Study, config: TrainConfig, progress: Callable[[str], None] | None) -> None:
+    """Train the runs `config` starts from (pretraining, the adapters SVD compresses) if the
+    store lacks them, theirs first."""
     from .train import run_or_load
 
-    if not (study.cache_dir / config.domains[0]).is_dir():
-        prepare_data(study)
-    missing = [path for path in config.pretrained if not Path(path).is_file()]
-    if not missing:
-        return
-    for path in missing:
-        if path not in study.producers:
-            raise FileNotFoundError(f"{path}: pretrained weights that no training of this study produces")
-        source = study.producers[path]
-        _ensure_inputs(study, source, progress)
+    for source in config.upstream:
+        if study.store.exists(source):
+            continue
+        _train_upstream(study, source, progress)
         if progress is not None:
             progress(f"first training what it starts from: {source.method} on {'+'.join(source.domains)}")
-        run_or_load(source, study.store)
+        run_or_load(source, study.store, study.runtime)
+
+
+def _rows(study: Study, labels: dict, config: TrainConfig, record: dict) -> list[dict]:
+    rows = []
+    for domain in config.domains:
+        metrics = record["metrics"].get(domain, {})
+        counts = record["parameters"]["per_domain"].get(domain, {})
+        acc = {f"acc_{split}": (float("nan") if v is None else v) for split, v in metrics.items()}
+        rows.append({**labels, "domain": domain, "method": config.method, **acc,
+                     "accuracy": _nan(metrics.get(study.settings.report_split if domain != SOURCE else "val")),
+                     "params_adapter": counts.get("adapter"), "wall_time_s": record["wall_time_s"],
+                     "run_id": record["run_id"]})
+    return rows
 
 
 def _nan(value: float | None) -> float:
@@ -338,36 +306,16 @@ def class_plan(study: Study, *, domain: str = "cifar100",
             for c in (class_fractions if class_fractions is not None else s.class_fractions)]
 
 
-def series_plan(study: Study) -> list[tuple[str, dict, TrainConfig]]:
-    """Every training the notebook series runs with its defaults, in order, without duplicates."""
-    parts = [
-        ("01_pretrain", pretraining_plan(study)),
-        ("02_series_vs_parallel", table1_plan(study, ["Finetuning", "Series Res. adapt.", "Parallel Res. adapt."])
-         + series_a_posteriori_plan(study)),
-        ("03_placement", table1_plan(study, ["Parallel (early)", "Parallel (mid)", "Parallel (late)",
-                                             "Parallel (half)"])),
-        ("04_regularization", uniform_decay_plan(study, study.settings.uniform_decay) + width_dropout_plan(study)),
-        ("05_svd", svd_plan(study)),
-        ("06_transfer", transfer_plan(study)),
-        ("07_pretraining", class_plan(study)),
-    ]
-    seen, plan = set(), []
-    for notebook, items in parts:
-        for labels, config in items:
-            if config.run_id not in seen:
-                seen.add(config.run_id)
-                plan.append((notebook, labels, config))
-    return plan
-
-
 # ---------------------------------------------------------------- helpers for the notebooks
 
 
 def project_root(start: str | Path | None = None) -> Path:
-    """The repository (the folder with paperlib's pyproject.toml) above `start` (default: the
-    working directory, e.g. notebooks/ in JupyterLab); the working directory if there is none."""
+    """The checkout paperlib runs from (the folder with its pyproject.toml above the package),
+    else the one above `start` (default: the working directory), else the working directory.
+    Default data, results and figures paths are relative to it."""
+    package = Path(__file__).resolve().parents[1]
     here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
+    for folder in (package, here, *here.parents):
         toml = folder / "pyproject.toml"
         if toml.is_file() and 'name = "paperlib"' in toml.read_text():
             return folder

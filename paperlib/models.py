@@ -1,4 +1,4 @@
-"""ResNet-26 of the Visual Decathlon as a multi-domain network (paper sec. 3.2, REFERENCE.md).
+"""ResNet-26 of the Visual Decathlon as a multi-domain network (paper sec. 3.2; docs/authors_code.md).
 
 Shared: the 3x3 convolutions (w). Per domain: every batch norm, the adapters (alpha_t) and the
 classifier. The active domain is an argument of `forward` (or `set_domain`), never a global.
@@ -12,7 +12,7 @@ classifier. The active domain is an argument of `forward` (or `set_domain`), nev
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -324,72 +324,45 @@ def plain_reference(width: float = 1.0, num_classes: int = 1000) -> ResNet26:
     return ResNet26.build([("imagenet12", num_classes)], width=width)
 
 
-# ---------------------------------------------------------------- moving weights between models
+def count_macs(model: nn.Module, x: torch.Tensor, **forward_kwargs) -> dict[str, int]:
+    """Multiply-accumulates per image of conv and linear layers, read from the shapes seen by
+    forward hooks on one forward pass (eval mode, no grad; the model's mode is restored).
 
-
-def load_matching(model: nn.Module, state: Mapping[str, torch.Tensor], *, strict_shapes: bool = True,
-                  ignore_missing: Sequence[str] = ("adapter", "basis")) -> dict[str, list[str]]:
-    """Copy parameters and buffers by name (never by position).
-
-    Returns {"loaded", "missing", "unexpected"}. A missing entry whose role is not in
-    `ignore_missing` is an error, and so is a shape mismatch when `strict_shapes`.
+    conv: output elements x (C_in / groups) x kh x kw; linear: output elements x in_features;
+    adapters (1x1, run through F.conv2d inside AdaptedConv / SeriesAdapter): output elements
+    x C_in / groups, none once fused. FLOPs = 2 x MACs; a training step ~ 3 x forward.
     """
-    own = model.state_dict()
-    roles = parameter_roles(model)
-    # a plain conv "x.conv.weight" is the shared "x.conv.base.weight" of an adapted one
-    source = {_canonical(k): v for k, v in state.items()}
-    loaded, missing, mismatched = [], [], []
-    for name, target in own.items():
-        key = _canonical(name)
-        if key not in source:
-            missing.append(name)
-            continue
-        if source[key].shape != target.shape:
-            mismatched.append(f"{name}: {tuple(source[key].shape)} vs {tuple(target.shape)}")
-            continue
-        loaded.append(name)
-    if mismatched and strict_shapes:
-        raise ValueError("shape mismatch while loading: " + "; ".join(mismatched[:5]))
-    fatal = [n for n in missing if roles.get(n, ("buffer", None))[0] not in ignore_missing
-             and not _is_adapter_buffer(n)]
-    if fatal:
-        raise KeyError(f"{len(fatal)} entries missing from the source state, e.g. {fatal[:3]}")
-    with torch.no_grad():
-        for name in loaded:
-            own[name].copy_(source[_canonical(name)])
-    known = {_canonical(n) for n in own}
-    return {"loaded": loaded, "missing": missing, "unexpected": [n for n in state if _canonical(n) not in known]}
+    counts = {"conv": 0, "linear": 0, "adapter": 0}
+    per_image = x.shape[0]
 
+    def hook(module: nn.Module, _inputs, output: torch.Tensor) -> None:
+        n = output.numel() // per_image
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            counts["conv"] += n * (module.in_channels // module.groups) * kh * kw
+        elif isinstance(module, nn.Linear):
+            counts["linear"] += n * module.in_features
+        elif isinstance(module, AdaptedConv) and module.mode == "parallel" and module.fused_domain is None:
+            counts["adapter"] += n * (module.base.in_channels // module.base.groups)
+        elif isinstance(module, SeriesAdapter):
+            counts["adapter"] += n * module.conv.weight.shape[1]
 
-def _canonical(name: str) -> str:
-    return name.replace(".base.", ".")
-
-
-def _is_adapter_buffer(name: str) -> bool:
-    # running statistics of a series adapter's BN1 (absent from a network trained without it)
-    return ".adapters." in name
-
-
-def transfer_from(source: ResNet26, target: ResNet26, *, source_domain: str) -> None:
-    """Initialise every target domain from a (pretrained) source: shared convs copied by name,
-    each target domain's BNs (and adapters, when both have them) copied from `source_domain`."""
-    state = source.state_dict()
-    renamed: dict[str, torch.Tensor] = {}
-    for name, tensor in state.items():
-        parts = name.split(".")
-        if source_domain in parts:
-            i = parts.index(source_domain)
-            for d in target.domains:
-                renamed[".".join(parts[:i] + [d] + parts[i + 1:])] = tensor
-        else:
-            renamed[name] = tensor
-    # heads are per task and never transferred; adapters absent from the source keep their init
-    keep = {k: v for k, v in renamed.items() if ".heads." not in k}
-    load_matching(target, keep, ignore_missing=("adapter", "basis", "head"))
+    kinds = (nn.Conv2d, nn.Linear, AdaptedConv, SeriesAdapter)
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x, **forward_kwargs)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return {**counts, "total": sum(counts.values())}
 
 
 __all__ = [
     "ModelConfig", "ResNet26", "BasicBlock", "ConvUnit", "PLACEMENTS", "METHODS", "parameter_roles",
     "set_trainable", "count_parameters", "multi_domain_size", "round_multiplier", "size_multiplier",
-    "plain_reference", "load_matching", "transfer_from", "DomainModule", "ParallelAdapter",
+    "plain_reference", "count_macs", "DomainModule", "ParallelAdapter",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +21,8 @@ COLUMN_OF = {domain: column for column, domain in PAPER_COLUMNS.items()}  # imag
 
 @dataclass
 class SeriesResults:
-    """Every frame the report needs, one row per run and domain (see experiments.run_all)."""
+    """Every frame the report needs, one row per stored run and domain (see experiments.run_all),
+    and the runs of the series that the store does not hold."""
 
     pretrain: pd.DataFrame
     table1: pd.DataFrame  # model, domain, accuracy
@@ -30,18 +31,40 @@ class SeriesResults:
     width_dropout: pd.DataFrame
     transfer: pd.DataFrame
     classes: pd.DataFrame
+    missing: pd.DataFrame = field(default_factory=pd.DataFrame)  # notebook, part, method, domains, run_id
+
+
+# frame of SeriesResults -> the (notebook, part)s of series.SERIES it is read from
+PARTS = {
+    "pretrain": [("01_pretrain", "pretrain")],
+    "table1": [("02_series_vs_parallel", "table1"), ("03_placement", "table1"), ("05_svd", "svd")],
+    "a_posteriori": [("02_series_vs_parallel", "a_posteriori")],
+    "uniform_decay": [("04_regularization", "uniform_decay")],
+    "width_dropout": [("04_regularization", "width_dropout")],
+    "transfer": [("06_transfer", "transfer")],
+    "classes": [("07_pretraining", "classes")],
+}
 
 
 def collect(study: ex.Study) -> SeriesResults:
-    """Run (or, normally, load) every training of the series and gather the frames."""
-    run = lambda plan: ex.run_all(study, plan)  # noqa: E731
-    rows = list(ex.TABLE1_ROWS)
-    table1 = pd.concat([run(ex.table1_plan(study, rows)), run(ex.svd_plan(study))], ignore_index=True)
-    return SeriesResults(
-        pretrain=run(ex.pretraining_plan(study)), table1=table1, a_posteriori=run(ex.series_a_posteriori_plan(study)),
-        uniform_decay=run(ex.uniform_decay_plan(study, study.settings.uniform_decay)),
-        width_dropout=run(ex.width_dropout_plan(study)), transfer=run(ex.transfer_plan(study)),
-        classes=run(ex.class_plan(study)))
+    """Read the series' runs (series.SERIES, at the notebooks' default parameters) from the
+    store. Never trains: a run the store lacks is listed in `missing`, and the tables and claims
+    are computed from what is there."""
+    from .series import notebook_plans
+
+    plans = {nb: notebook_plans(study, nb) for nb in {nb for parts in PARTS.values() for nb, _ in parts}}
+    frames, missing = {}, []
+    for name, parts in PARTS.items():
+        found = []
+        for notebook, part in parts:
+            rows, absent = ex.load_all(study, plans[notebook][part])
+            found.append(rows)
+            missing += [{"notebook": notebook, "part": part, "method": c.method, "domains": "+".join(c.domains),
+                         "run_id": c.run_id} for c in absent]
+        frame = pd.concat(found, ignore_index=True)
+        frames[name] = frame.drop_duplicates(["run_id", "domain"], ignore_index=True) if len(frame) else frame
+    missing_frame = pd.DataFrame(missing, columns=["notebook", "part", "method", "domains", "run_id"])
+    return SeriesResults(**frames, missing=missing_frame.drop_duplicates("run_id", ignore_index=True))
 
 
 # ---------------------------------------------------------------- Table 1
@@ -268,12 +291,13 @@ def update_readme(readme: str | Path, marker: str, content: str) -> bool:
 
 
 def write_outputs(study: ex.Study, beside: pd.DataFrame, figure, claims_table: pd.DataFrame,
-                  *, figures_dir: str | Path = "figures", readme: str | Path = "README.md") -> list[Path]:
+                  *, figures_dir: str | Path | None = None, readme: str | Path | None = None) -> list[Path]:
     """figures/table1_<profile>.md|csv, figures/fig4_<profile>.png|pdf, and, for the mini
-    profile, the README's results block (all written atomically)."""
+    profile, the README's results block (all written atomically; default folders: the project's)."""
     from .plots import save_figure
 
-    out = Path(figures_dir)
+    out = Path(figures_dir) if figures_dir is not None else ex.project_root() / "figures"
+    readme = Path(readme) if readme is not None else ex.project_root() / "README.md"
     profile = study.profile
     caption = (f"Table 1 reproduced ({profile} profile): top-1 accuracy (%) on the {study.settings.report_split} "
                f"split; S with {'the paper' if profile == 'full' else 'our Finetuning row'}'s baseline.")

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-NOTEBOOKS = ("00_data", "01_pretrain", "02_series_vs_parallel", "03_placement", "04_regularization", "05_svd",
-             "06_transfer", "07_pretraining", "08_table1_figure4")
+from .series import NOTEBOOKS
+
 REPO = Path(__file__).resolve().parents[1]
 CHECKED = "# NBVAL_CHECK_OUTPUT"
 
@@ -40,7 +40,7 @@ def run_series(profile: str, *, data_root: str | None = None, results_dir: str |
     if unknown:
         raise ValueError(f"unknown notebook(s) {unknown}; valid: {', '.join(NOTEBOOKS)}")
     tag = f"{profile}-dry-run" if dry_run else profile
-    results_dir = results_dir or (f"{runs_dir}/{tag}/results" if dry_run else "results")
+    results_dir = results_dir or (f"{runs_dir}/{tag}/results" if dry_run else None)  # None: the project's results/
     out_dir = Path(runs_dir) / tag
     out_dir.mkdir(parents=True, exist_ok=True)
     params = {"profile": profile, "data_root": data_root, "results_dir": results_dir, "device": device,
@@ -82,14 +82,37 @@ def store_checked_outputs(executed_dir: str | Path, *, source_dir: Path | None =
     return written
 
 
+def write_parameter_cells(source_dir: Path | None = None) -> list[Path]:
+    """Regenerate every notebook's `parameters` cell from its Params dataclass (series.SERIES),
+    the single source of the notebooks' parameters; returns the notebooks that changed."""
+    import nbformat
+
+    from .params import parameters_cell
+    from .series import SERIES
+
+    changed = []
+    for name, (params_type, _) in SERIES.items():
+        path = (source_dir or notebook_dir()) / f"{name}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        if cell.source != parameters_cell(params_type):
+            cell.source = parameters_cell(params_type)
+            nbformat.write(nb, path)
+            changed.append(path)
+    return changed
+
+
 def print_plan(profile: str, *, data_root: str | None = None, dry_run: bool = False,
                export: str | None = None) -> int:
     """Every training of the series with its cost estimate (images seen and FLOPs); with
     `export`, each training's config as JSON for `[torchrun ...] paperlib train --config FILE`."""
     from . import experiments as ex
     from .checkpoint import atomic_write_json
+    from .series import series_plan
     study = ex.Study(profile=profile, data_root=data_root, dry_run=dry_run)
-    plan = ex.series_plan(study)
+    plan = series_plan(study)
+    if study.prepared():  # the ids the store will use; unprepared data: the data-free plan's
+        plan = [(notebook, labels, study.bind(config)) for notebook, labels, config in plan]
     sizes = train_set_sizes(study)
     total_flops = 0.0
     print(f"{'notebook':<24} {'method':<9} {'domains':<14} {'width':>5} {'epochs':>6} {'images':>12} {'PFLOP':>8}")
@@ -111,16 +134,16 @@ def print_plan(profile: str, *, data_root: str | None = None, dry_run: bool = Fa
 
 @functools.lru_cache(maxsize=None)
 def training_flops_per_image(width: float, crop: int, *, adapter: str | None, placement: str, method: str) -> float:
-    """FLOPs of one training image: 3 x the forward pass (bench.count_macs, 2 FLOPs a MAC)."""
-    from .bench import count_macs
-    from .models import ResNet26
+    """FLOPs of one training image: 3 x the forward pass (models.count_macs, 2 FLOPs a MAC)."""
+    from .models import ResNet26, count_macs
 
     model = ResNet26.build([("imagenet12", 1000)], width=width, adapter=adapter, placement=placement)
     return 3 * 2 * count_macs(model, torch.zeros(1, 3, crop, crop), domain="imagenet12")["total"]
 
 
 def train_set_sizes(study) -> dict[str, int]:
-    """Training images per domain: from the prepared cache when there is one, else REFERENCE.md's."""
+    """Training images per domain: from the prepared cache when there is one, else the real
+    Decathlon's (data.facts)."""
     from .data.cache import entry_dir
     from .checkpoint import read_json
     from .data.facts import decathlon_counts
@@ -151,8 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export-configs", metavar="DIR", help="with --plan: write each training's config JSON")
     parser.add_argument("--store-checked", metavar="EXECUTED_DIR",
                         help="maintainers: strip notebooks/, keeping the checked cells' outputs from EXECUTED_DIR")
+    parser.add_argument("--write-parameter-cells", action="store_true",
+                        help="maintainers: regenerate the notebooks' parameters cells from paperlib/params.py")
     parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help=f"a subset of: {', '.join(NOTEBOOKS)}")
     args = parser.parse_args(argv)
+    if args.write_parameter_cells:
+        for path in write_parameter_cells():
+            print(path)
+        return 0
     if args.store_checked:
         for path in store_checked_outputs(args.store_checked):
             print(path)

@@ -1,4 +1,4 @@
-"""The results store: one JSON record per finished run, found again from its config alone.
+"""The results store: maps a run's spec to its files, one JSON record per finished run.
 
 Layout under the store's root (default `results/`), per profile:
 
@@ -7,9 +7,13 @@ Layout under the store's root (default `results/`), per profile:
     results/<profile>/<run_id>.predictions.safetensors  predicted labels and image ids per eval split
     results/<profile>/<run_id>.ckpt                    the checkpoint of a run in progress
 
-`run_id` is 16 hex digits of the SHA-256 of the config's stable JSON (`TrainConfig.run_id`): the
-same config always maps to the same files, any change of any field to new ones. A record holds the
-config, per-domain accuracies per eval split, parameter counts (`models.count_parameters`), the
+`run_id` is 16 hex digits of the SHA-256 of the spec's stable JSON (`TrainConfig.run_id`): the
+same spec always maps to the same files, any change of what decides the result to new ones;
+where the store, the data or the device is does not enter (the `Runtime`, kept in the record for
+information only). Upstream runs named in a spec's `pretrained` are found here too
+(`pretrained_files`). Stores written before record format 2 (whose ids hashed paths and devices)
+are not migrated: their runs are simply not found. A record holds the spec, the runtime,
+per-domain accuracies per eval split, parameter counts (`models.count_parameters`), the
 per-epoch history, wall time, device, library versions and when it finished. Records are never
 overwritten silently: saving a different record under an existing id raises unless overwrite=True.
 
@@ -19,6 +23,7 @@ and domain (columns in its docstring).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import warnings
@@ -33,11 +38,11 @@ from safetensors.torch import load_file, save
 
 from . import __version__
 from .checkpoint import atomic_write_bytes, atomic_write_json, check_safetensors, read_json, safetensors_problem
-from .config import TrainConfig
+from .config import Runtime, TrainConfig
 from .errors import BadFileError
 from .models import count_parameters
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2  # 2: run ids hash the spec only (no paths, no device)
 RECORD_ADVICE = "delete it and rerun: the run is trained again"
 RECORD_KEYS = ("run_id", "config", "metrics", "parameters", "history", "wall_time_s", "device", "finished")
 
@@ -71,6 +76,18 @@ class ResultStore:
 
     def checkpoint_path(self, config: TrainConfig) -> Path:
         return self._base(config).with_suffix(".ckpt")
+
+    def pretrained_files(self, config: TrainConfig) -> list[Path]:
+        """The weight files of `config.pretrained`: an upstream spec's from this store (which must
+        hold it), a path as given."""
+        files = []
+        for entry in config.pretrained:
+            path = Path(entry) if isinstance(entry, str) else self.weights_path(entry)
+            if not isinstance(entry, str) and not path.is_file():
+                raise FileNotFoundError(f"{path}: upstream run {entry.run_id} ({entry.method} on "
+                                        f"{'+'.join(entry.domains)}) is not in {self.root}; train it first")
+            files.append(path)
+        return files
 
     def file_names(self, config: TrainConfig) -> dict[str, str]:
         """The run's files, relative to the record's folder (stored in the record)."""
@@ -165,13 +182,15 @@ class ResultStore:
 
 def make_record(config: TrainConfig, *, model: torch.nn.Module, metrics: Mapping[str, Mapping[str, float | None]],
                 history: list[dict], wall_time_s: float, device: str, world_size: int = 1,
-                resumed_from_epoch: int | None = None, files: Mapping[str, str] | None = None) -> dict:
-    """The JSON record of a finished run."""
+                resumed_from_epoch: int | None = None, files: Mapping[str, str] | None = None,
+                runtime: Runtime | None = None) -> dict:
+    """The JSON record of a finished run (the runtime is kept for information, not identity)."""
     return {
         "format": RECORD_FORMAT,
         "run_id": config.run_id,
         "profile": config.profile,
         "config": config.to_dict(),
+        "runtime": dataclasses.asdict(runtime) if runtime is not None else None,
         "metrics": {d: dict(splits) for d, splits in metrics.items()},
         "parameters": {"model": count_parameters(model),
                        "per_domain": {d: count_parameters(model, [d]) for d in config.domains}},
@@ -211,6 +230,9 @@ def load_records(directory: str | os.PathLike) -> pd.DataFrame:
         check_record(record, path)
         config = record["config"]
         fixed = {k: v for k, v in config.items() if k not in ("domains", "method", "profile")}
+        # upstream specs by their run ids (a path entry as given)
+        fixed["pretrained"] = [p if isinstance(p, str) else TrainConfig.from_dict(p).run_id
+                               for p in config.get("pretrained", [])]
         for domain in config["domains"]:
             counts = record["parameters"]["per_domain"].get(domain, {})
             row = {"run_id": record["run_id"], "profile": record["profile"], "domain": domain,

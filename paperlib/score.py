@@ -1,4 +1,4 @@
-"""The Visual Decathlon score (paper sec. 4.1 and Table 1; defined in [23], REFERENCE.md).
+"""The Visual Decathlon score (paper sec. 4.1 and Table 1; defined in [23]; docs/authors_code.md, "Decathlon score").
 
     S = sum_d alpha_d * max(0, Emax_d - E_d)^2,  alpha_d = 1000 / Emax_d^2,
     Emax_d = 2 x the baseline's test error (%), so each domain scores at most 1000.
@@ -23,7 +23,7 @@ PAPER_COLUMNS = MappingProxyType({
     "GTSR": "gtsrb", "Flwr": "vgg-flowers", "OGlt": "omniglot", "SVHN": "svhn", "UCF": "ucf101",
 })
 
-# Top-1 test accuracy (%) of the baseline that fixes Emax (REFERENCE.md, "Decathlon score")
+# Top-1 test accuracy (%) of the baseline that fixes Emax (docs/authors_code.md, "Decathlon score")
 BASELINE_ACCURACY = MappingProxyType({
     "imagenet12": 59.87, "aircraft": 60.34, "cifar100": 82.12, "daimlerpedcls": 92.82, "dtd": 55.53,
     "gtsrb": 97.53, "vgg-flowers": 81.41, "omniglot": 87.69, "svhn": 96.55, "ucf101": 51.20,

@@ -10,7 +10,7 @@ from torch import nn
 
 from paperlib import bench
 from paperlib.adapters import fuse_adapters
-from paperlib.models import ResNet26
+from paperlib.models import ResNet26, count_macs
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -24,7 +24,7 @@ def one_thread():
 
 
 def resnet26_macs_by_hand(width: float, classes: int, side: int) -> int:
-    """REFERENCE.md: stem 3x3 3->32w at full resolution; three stages of 4 BasicBlocks (8 convs)
+    """docs/authors_code.md, ResNet-26: stem 3x3 3->32w at full resolution; three stages of 4 BasicBlocks (8 convs)
     at widths 64w, 128w, 256w, the first conv of each with stride 2; then Linear(256w, classes)."""
     stem, *stages = [int(c * width) for c in (32, 64, 128, 256)]
     macs = side * side * stem * 3 * 9
@@ -39,16 +39,16 @@ def resnet26_macs_by_hand(width: float, classes: int, side: int) -> int:
 
 def test_flops_of_a_single_conv_and_linear():
     conv = nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
-    assert bench.count_macs(conv, torch.zeros(2, 3, 16, 16))["total"] == (8 * 8) * 8 * 3 * 9
+    assert count_macs(conv, torch.zeros(2, 3, 16, 16))["total"] == (8 * 8) * 8 * 3 * 9
     grouped = nn.Conv2d(8, 16, 3, padding=1, groups=4)
-    assert bench.count_macs(grouped, torch.zeros(1, 8, 10, 10))["conv"] == (10 * 10) * 16 * 2 * 9
+    assert count_macs(grouped, torch.zeros(1, 8, 10, 10))["conv"] == (10 * 10) * 16 * 2 * 9
     linear = nn.Linear(7, 5)
-    assert bench.count_macs(linear, torch.zeros(3, 7)) == {"conv": 0, "linear": 35, "adapter": 0, "total": 35}
+    assert count_macs(linear, torch.zeros(3, 7)) == {"conv": 0, "linear": 35, "adapter": 0, "total": 35}
 
 
 def test_flops_of_plain_resnet26_at_64_pixels():
     model = ResNet26.build([("cifar100", 10)])
-    macs = bench.count_macs(model, torch.zeros(1, 3, 64, 64), domain="cifar100")
+    macs = count_macs(model, torch.zeros(1, 3, 64, 64), domain="cifar100")
     assert macs["total"] == resnet26_macs_by_hand(1.0, 10, 64) == 852_888_064
     assert macs["linear"] == 2560 and macs["adapter"] == 0
 
@@ -56,11 +56,11 @@ def test_flops_of_plain_resnet26_at_64_pixels():
 def test_flops_of_parallel_adapters_unfused_and_fused():
     model = ResNet26.build([("a", 10)], width=0.25, adapter="parallel")
     x = torch.zeros(1, 3, 32, 32)
-    unfused = bench.count_macs(model, x, domain="a")
+    unfused = count_macs(model, x, domain="a")
     # each of the 25 3x3 convs has a 1x1 adapter with its in/out channels and stride: 1/9 of it
     assert unfused["conv"] == resnet26_macs_by_hand(0.25, 10, 32) - 64 * 10
     assert unfused["adapter"] * 9 == unfused["conv"]
-    fused = bench.count_macs(fuse_adapters(model, "a"), x, domain="a")
+    fused = count_macs(fuse_adapters(model, "a"), x, domain="a")
     assert fused["adapter"] == 0 and fused["conv"] == unfused["conv"]
 
 

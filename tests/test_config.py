@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from paperlib.config import PROFILES, TrainConfig, paper_adapter_weight_decay, profile_defaults
+from paperlib.config import PROFILES, Runtime, TrainConfig, get_profile, paper_adapter_weight_decay, profile_defaults
 
 
 def test_defaults_are_the_authors():
@@ -63,7 +63,7 @@ def test_wrong_types_are_errors(key, value):
     ({"method": "svd"}, "method 'svd' compresses trained parallel adapters"),
     ({"train_fraction": 0.0}, "train_fraction must be in"),
     ({"milestones": [0.9, 0.5]}, "milestones must be increasing"),
-    ({"device": "tpu"}, "unknown device 'tpu'"),
+    ({"device": "cpu"}, "unknown TrainConfig key(s) ['device']"),  # the runtime's, not the spec's
     ({"domains": []}, "domains is empty"),
 ])
 def test_bad_values_say_what_is_valid(changes, message):
@@ -75,8 +75,37 @@ def test_bad_values_say_what_is_valid(changes, message):
 def test_profiles():
     assert PROFILES == ("smoke", "mini", "full")
     full = TrainConfig.for_profile("full")
-    assert full == TrainConfig()  # the dataclass defaults are the paper's, i.e. the full profile
+    assert full == TrainConfig(crop=64)  # the dataclass defaults are the paper's, i.e. the full profile
     mini = TrainConfig.for_profile("mini", epochs=3)
     assert mini.profile == "mini" and mini.epochs == 3 and mini.width == profile_defaults("mini")["width"]
     with pytest.raises(ValueError, match="valid profiles: smoke, mini, full"):
         TrainConfig.for_profile("tiny")
+
+
+def test_one_profile_table_sizes_configs_runtimes_and_the_series():
+    for name in PROFILES:
+        p = get_profile(name)
+        config = TrainConfig.for_profile(name)
+        assert (config.epochs, config.width, config.batch_size, config.crop) == (
+            p.adapt_epochs, p.width, p.batch_size, p.crop)
+        assert config.train_limit_batches == config.eval_limit_batches == p.limit_batches
+        assert Runtime.for_profile(name).data_dir == f"{p.data_root}/cache-{p.image_size}"
+    dry = get_profile("full", dry_run=True)
+    assert (dry.image_size, dry.width, dry.adapt_epochs, dry.limit_batches, dry.batch_size) == (72, 1.0, 1, 2, 4)
+
+
+def test_the_runtime_is_not_part_of_the_identity(tmp_path):
+    upstream = TrainConfig(method="scratch", domains=("imagenet12",))
+    config = TrainConfig(method="parallel", domains=("dtd",), pretrained=(upstream,))
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert config.upstream == (upstream,)
+    assert config.run_id != config.replace(pretrained=(upstream.replace(seed=1),)).run_id  # upstream is identity
+    # a weight file given by path counts by its content, wherever it is
+    a, b = tmp_path / "a.safetensors", tmp_path / "sub" / "b.safetensors"
+    b.parent.mkdir()
+    a.write_bytes(b"same weights")
+    b.write_bytes(b"same weights")
+    by_path = lambda p: TrainConfig(method="bn", domains=("dtd",), pretrained=(str(p),)).run_id  # noqa: E731
+    assert by_path(a) == by_path(b)
+    b.write_bytes(b"other weights")
+    assert by_path(a) != by_path(b)

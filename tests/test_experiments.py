@@ -7,6 +7,7 @@ import pytest
 
 from paperlib import cli, experiments as ex, report
 from paperlib.reproduce import NOTEBOOKS, print_plan
+from paperlib.series import series_plan
 
 
 def test_study_and_settings_validate_the_profile():
@@ -20,7 +21,7 @@ def test_study_and_settings_validate_the_profile():
 
 def test_series_plan_is_complete_and_without_duplicates():
     study = ex.Study(profile="mini")
-    plan = ex.series_plan(study)
+    plan = series_plan(study)
     ids = [c.run_id for _, _, c in plan]
     assert len(ids) == len(set(ids))
     methods = {c.method for _, _, c in plan}
@@ -34,11 +35,11 @@ def test_adapters_start_from_the_right_pretrained_network():
     study = ex.Study(profile="mini")
     plain, series = ex.pretrain_config(study), ex.pretrain_config(study, adapter="series")
     rows = dict((labels["model"], c) for labels, c in ex.table1_plan(study, list(ex.TABLE1_ROWS), ["dtd"]))
-    assert rows["Series Res. adapt."].pretrained == (ex.weights_of(study, series),)
-    assert rows["Parallel Res. adapt."].pretrained == (ex.weights_of(study, plain),)
+    assert rows["Series Res. adapt."].pretrained == (series,)  # the upstream run, as its spec
+    assert rows["Parallel Res. adapt."].pretrained == (plain,)
     assert rows["Parallel (half)"].placement == "half"
     a_post = ex.series_a_posteriori_plan(study, ["dtd"])[0][1]
-    assert a_post.method == "series" and a_post.pretrained == (ex.weights_of(study, plain),)
+    assert a_post.method == "series" and a_post.pretrained == (plain,)
     svd = ex.svd_plan(study, targets=["dtd", "svhn"])
     assert all(c.svd_domains == ("dtd", "svhn") and len(c.pretrained) == 2 for _, c in svd)
     with pytest.raises(ValueError, match="Finetuning"):
@@ -63,7 +64,7 @@ def test_figure4_plans_vary_what_the_paper_varies():
 def test_plan_prints_every_training_and_the_total(capsys):
     print_plan("smoke")
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == len(ex.series_plan(ex.Study(profile="smoke"))) + 2  # header and total
+    assert len(lines) == len(series_plan(ex.Study(profile="smoke"))) + 2  # header and total
     assert "GPU-hours" in lines[-1]
 
 
@@ -140,3 +141,19 @@ def test_a_notebook_on_its_own_trains_what_it_starts_from(tmp_path):
     assert list(frame["domain"]) == ["dtd", "svhn"] and frame["accuracy"].notna().all()
     assert sum("first training" in m for m in messages) == 3  # the source network, then two adapters
     assert len(list((tmp_path / "results" / "smoke").glob("*.json"))) == 5
+
+
+def test_the_series_is_declared_once_and_the_report_reads_its_parts():
+    from paperlib.params import PlacementParams, ReportParams
+    from paperlib.series import SERIES, notebook_plans
+
+    study = ex.Study(profile="mini")
+    assert tuple(SERIES) == NOTEBOOKS
+    for name, parts in report.PARTS.items():
+        for notebook, part in parts:
+            assert part in notebook_plans(study, notebook), f"report.{name} reads a part {notebook} does not run"
+    # an ablation is a parameter of its notebook: the plan follows it
+    late = notebook_plans(study, "03_placement", PlacementParams(placements=("late",), targets=("dtd",)))
+    assert [c.placement for _, c in late["table1"]] == ["all", "late"]
+    with pytest.raises(TypeError, match="PlacementParams"):
+        notebook_plans(study, "03_placement", ReportParams())

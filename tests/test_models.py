@@ -1,12 +1,13 @@
-"""ResNet-26 as REFERENCE.md specifies it, and the paper's invariants of sec. 3.1-3.2."""
+"""ResNet-26 as docs/authors_code.md specifies it, and the paper's invariants of sec. 3.1-3.2."""
 
 import pytest
 import torch
 
 from paperlib.adapters import UnknownDomainError
+from paperlib.model_io import load_matching, transfer_from
 from paperlib.models import (
-    ResNet26, count_parameters, load_matching, multi_domain_size, plain_reference, round_multiplier,
-    set_trainable, size_multiplier, transfer_from,
+    ResNet26, count_parameters, multi_domain_size, plain_reference, round_multiplier,
+    set_trainable, size_multiplier,
 )
 from paperlib.score import DOMAIN_ORDER
 

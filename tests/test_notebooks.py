@@ -2,15 +2,14 @@
 cells nbval checks, and every checked cell carries the output it is compared with."""
 
 import ast
-import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from paperlib import params as params_module
-from paperlib.params import Params, PlacementParams
+from paperlib.params import PlacementParams, parameters_cell
 from paperlib.reproduce import NOTEBOOKS
+from paperlib.series import SERIES
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 CHECK = "# NBVAL_CHECK_OUTPUT"
@@ -44,20 +43,20 @@ def test_outputs_stripped_except_checked_cells_which_all_have_one(name):
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_parameters_cell_defaults_are_the_dataclass_defaults(name, monkeypatch):
+def test_parameters_cell_is_generated_from_its_dataclass(name, monkeypatch):
+    """One source: the cell is `parameters_cell` of the notebook's Params (series.SERIES), and the
+    cell's next line validates that very class."""
     monkeypatch.delenv("PAPERLIB_PROFILE", raising=False)
     code = [c for c in cells(name) if c["cell_type"] == "code"]
     tagged = [i for i, c in enumerate(code) if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, f"{name} needs exactly one cell tagged 'parameters'"
-    following = source(code[tagged[0] + 1])
-    cls_name = following.split(".from_globals")[0].split("=")[-1].strip()
-    cls = getattr(params_module, cls_name)
-    assert issubclass(cls, Params)
+    cls = SERIES[name][0]
+    assert source(code[tagged[0]]) == parameters_cell(cls), "run `paperlib reproduce --write-parameter-cells`"
+    assert f"{cls.__name__}.from_globals(globals(), _setup)" in source(code[tagged[0] + 1])
     namespace = {}
     exec("import os\n" + source(code[tagged[0]]), namespace)
     given = {k: v for k, v in namespace.items() if k not in ("os", "__builtins__")}
-    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-    assert given == defaults
+    assert cls.from_dict(given) == cls()  # the cell's values are the dataclass defaults, and valid
     for node in ast.parse(source(code[tagged[0]])).body:  # literals only, but the env lookup for CI
         assert isinstance(node, ast.Assign)
 

@@ -12,11 +12,14 @@ import torch
 import paperlib.train
 from conftest import random_loader
 from paperlib.checkpoint import load_weights
-from paperlib.config import TrainConfig
+from paperlib.config import Runtime, TrainConfig
+from paperlib.model_io import load_model
 from paperlib.results import RecordExistsError, ResultStore, load_records
-from paperlib.train import load_model, main, run_or_load
+from paperlib.train import main, run_or_load
 
-TINY = dict(width=0.125, epochs=2, batch_size=16, lr=0.05, device="cpu", profile="smoke",
+CPU = Runtime(device="cpu")
+
+TINY = dict(width=0.125, epochs=2, batch_size=16, lr=0.05, profile="smoke",
             train_limit_batches=None, eval_limit_batches=None)
 
 
@@ -26,10 +29,10 @@ def stored(tmp_path_factory):
     store = ResultStore(tmp_path_factory.mktemp("results"))
     loader = random_loader()
     pre = TrainConfig(method="scratch", domains=("imagenet12",), **TINY)
-    pre_record = run_or_load(pre, store, loader=loader)
+    pre_record = run_or_load(pre, store, CPU, loader=loader)
     adapt = TrainConfig(method="parallel", domains=("cifar100", "dtd"), eval_splits=("val", "test"),
                         pretrained=(str(store.weights_path(pre)),), **TINY)
-    return store, pre, pre_record, adapt, run_or_load(adapt, store, loader=loader)
+    return store, pre, pre_record, adapt, run_or_load(adapt, store, CPU, loader=loader)
 
 
 def test_record_contents(stored):
@@ -91,8 +94,8 @@ def test_records_are_never_overwritten_silently(stored):
 def test_overwrite_replaces(tmp_path):
     store = ResultStore(tmp_path)
     config = TrainConfig(method="bn", domains=("dtd",), **{**TINY, "epochs": 1})
-    first = run_or_load(config, store, loader=random_loader())
-    second = run_or_load(config, store, loader=random_loader(), overwrite=True)
+    first = run_or_load(config, store, CPU, loader=random_loader())
+    second = run_or_load(config, store, CPU, loader=random_loader(), overwrite=True)
     assert store.load(config) == second and second["finished"] >= first["finished"]
     assert second["metrics"] == first["metrics"]  # deterministic on the CPU
 
@@ -113,16 +116,17 @@ def test_load_records_is_one_frame(stored):
 def test_cli_runs_a_config_file_and_rejects_bad_ones(tmp_path, monkeypatch, capsys):
     calls = []
 
-    def fake_run(config, store, **kwargs):
-        calls.append((config, store))
+    def fake_run(config, store, runtime, **kwargs):
+        calls.append((config, store, runtime))
         return {"run_id": config.run_id, "metrics": {"dtd": {"val": 50.0}}, "wall_time_s": 1.0}
 
     monkeypatch.setattr(paperlib.train, "run_or_load", fake_run)
     cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({"profile": "mini", "method": "bn", "domains": ["dtd"], "epochs": 3}))
-    assert main(["--config", str(cfg), "--results", str(tmp_path / "r")]) == 0
-    (config, store), = calls
+    cfg.write_text(json.dumps({"profile": "mini", "method": "bn", "domains": ["dtd"], "epochs": 3, "device": "cpu"}))
+    assert main(["--config", str(cfg), "--results", str(tmp_path / "r"), "--data-dir", "elsewhere"]) == 0
+    (config, store, runtime), = calls
     assert config == TrainConfig.for_profile("mini", method="bn", domains=("dtd",), epochs=3)
+    assert runtime == Runtime(data_dir="elsewhere", device="cpu")  # runtime keys and flags, not the spec
     assert store == str(tmp_path / "r") and json.loads(capsys.readouterr().out)["run_id"] == config.run_id
     cfg.write_text(json.dumps({"method": "bn", "domain": ["dtd"]}))
     assert main(["--config", str(cfg)]) == 2

@@ -11,18 +11,14 @@ from conftest import random_loader, random_split
 from paperlib.checkpoint import load_checkpoint
 from paperlib.config import TrainConfig
 from paperlib.models import parameter_roles
-from paperlib.train import (
-    NonFiniteLossError,
-    build_model,
-    evaluate,
-    load_model,
-    param_groups,
-    save_model,
-    stratified_subset,
-    train,
-)
+from paperlib.config import Runtime
+from paperlib.engine import NonFiniteLossError, build_model, evaluate, param_groups, train
+from paperlib.model_io import load_model, save_model
+from paperlib.run_data import stratified_subset
 
-TINY = dict(width=0.125, epochs=4, batch_size=16, lr=0.05, device="cpu", profile="smoke",
+CPU = Runtime(device="cpu")
+
+TINY = dict(width=0.125, epochs=4, batch_size=16, lr=0.05, profile="smoke",
             train_limit_batches=None, eval_limit_batches=None)
 
 
@@ -40,7 +36,7 @@ def pretrained(tmp_path_factory, loader):
     """A network 'pretrained' from scratch on imagenet12 (random data), saved as the store does."""
     config = tiny(method="scratch", domains=("imagenet12",), epochs=2)
     path = tmp_path_factory.mktemp("pre") / "imagenet12.safetensors"
-    save_model(path, train(config, loader=loader).model, config)
+    save_model(path, train(config, CPU, loader=loader).model, config)
     return str(path)
 
 
@@ -52,7 +48,7 @@ def adapted(tmp_path_factory, loader, pretrained):
     for domain in ("cifar100", "dtd"):
         config = tiny(method="parallel", domains=(domain,), pretrained=(pretrained,), epochs=2)
         paths.append(str(folder / f"{domain}.safetensors"))
-        save_model(paths[-1], train(config, loader=loader).model, config)
+        save_model(paths[-1], train(config, CPU, loader=loader).model, config)
     return tuple(paths)
 
 
@@ -87,7 +83,7 @@ def param_groups_after(config: TrainConfig, loader) -> list[list[str]]:
 @pytest.mark.parametrize("method", ["scratch", "finetune", "bn", "series", "parallel"])
 def test_each_method_trains_and_freezes_what_it_should(method, loader, pretrained):
     config = tiny(method=method, domains=("cifar100",), pretrained=() if method == "scratch" else (pretrained,))
-    result = train(config, loader=loader)
+    result = train(config, CPU, loader=loader)
     losses = [h["loss"]["cifar100"] for h in result.history]
     assert len(losses) == config.epochs and losses[-1] < losses[0] * 0.9, losses
     assert 0.0 <= result.metrics["cifar100"]["val"] <= 100.0
@@ -116,7 +112,7 @@ def test_transfer_starts_from_the_pretrained_network(loader, pretrained):
 
 def test_svd_trains_gammas_only(loader, adapted):
     config = tiny(method="svd", domains=("cifar100", "dtd"), pretrained=adapted)
-    result = train(config, loader=loader)
+    result = train(config, CPU, loader=loader)
     for d in config.domains:
         losses = [h["loss"][d] for h in result.history]
         assert losses[-1] < losses[0], (d, losses)
@@ -140,7 +136,7 @@ def test_svd_starts_from_each_domains_own_adapters(adapted):
 
 def test_several_domains_alternate_with_their_own_heads(loader, pretrained):
     config = tiny(method="parallel", domains=("cifar100", "svhn", "dtd"), pretrained=(pretrained,), epochs=2)
-    result = train(config, loader=loader)
+    result = train(config, CPU, loader=loader)
     for h in result.history:
         assert set(h["loss"]) == set(config.domains)
         assert set(h["train_acc"]) == set(config.domains)
@@ -168,7 +164,7 @@ def test_round_robin_order(loader, monkeypatch):
     small = {("dtd", "train"): random_split("dtd", "train", n=32, size=18, seed=1)}
     load = lambda d, s: small.get((d, s)) or loader(d, s)  # noqa: E731
     config = tiny(method="bn", domains=("cifar100", "dtd"), epochs=1, eval_splits=())
-    train(config, loader=load)
+    train(config, CPU, loader=load)
     assert seen == ["cifar100", "dtd"] * 2  # min(64 // 16, 32 // 16) = 2 batches of each
 
 
@@ -218,7 +214,7 @@ def test_weight_decay_reaches_the_optimizer(loader, monkeypatch):
         original(self, params, **kwargs)
 
     monkeypatch.setattr(torch.optim.SGD, "__init__", spy)
-    train(tiny(method="series", domains=("dtd",), epochs=1, eval_splits=()), loader=loader)
+    train(tiny(method="series", domains=("dtd",), epochs=1, eval_splits=()), CPU, loader=loader)
     assert captured["groups"] == {"adapter:dtd": 0.002, "other": 5e-4}
 
 
@@ -235,7 +231,7 @@ def test_non_finite_loss_names_step_domain_and_lr_and_keeps_the_checkpoint(loade
     monkeypatch.setattr(F, "cross_entropy", poisoned)
     path = tmp_path / "run.ckpt"
     with pytest.raises(NonFiniteLossError) as err:
-        train(config, loader=loader, checkpoint=path)
+        train(config, CPU, loader=loader, checkpoint=path)
     message = str(err.value)
     assert "step 17" in message and "'dtd'" in message and "learning rate 0.005" in message
     assert "epoch 3" in message and str(path) in message
@@ -246,7 +242,7 @@ def test_non_finite_loss_names_step_domain_and_lr_and_keeps_the_checkpoint(loade
 
 def test_a_real_divergence_is_caught(loader):
     with pytest.raises(NonFiniteLossError, match=r"non-finite loss .* at step \d+ .*'cifar100' with learning rate 1e\+20"):
-        train(tiny(method="scratch", domains=("cifar100",), lr=1e20, epochs=2), loader=loader)
+        train(tiny(method="scratch", domains=("cifar100",), lr=1e20, epochs=2), CPU, loader=loader)
 
 
 def test_train_fraction_is_a_seeded_stratified_subset():
@@ -264,9 +260,9 @@ def test_train_fraction_is_a_seeded_stratified_subset():
 
 
 def test_fraction_changes_the_steps(loader):
-    full = train(tiny(method="bn", domains=("cifar100",), epochs=1, eval_splits=()), loader=loader)
+    full = train(tiny(method="bn", domains=("cifar100",), epochs=1, eval_splits=()), CPU, loader=loader)
     half = train(tiny(method="bn", domains=("cifar100",), train_fraction=0.5, epochs=1, eval_splits=()),
-                 loader=loader)
+                 CPU, loader=loader)
     assert full.history[0]["steps"] == 4 and half.history[0]["steps"] == 2  # 64 and 32 images, batch 16
 
 
@@ -283,7 +279,7 @@ def test_evaluate_returns_predictions_and_no_accuracy_without_labels(loader):
 
 def test_bad_crop_and_unknown_things_are_reported(loader, tmp_path):
     with pytest.raises(ValueError, match="multiple of 8"):
-        train(tiny(method="bn", domains=("cifar100",), crop=12), loader=loader)
+        train(tiny(method="bn", domains=("cifar100",), crop=12), CPU, loader=loader)
     with pytest.raises(ValueError, match="valid domains: aircraft"):
         tiny(method="bn", domains=("cifar10",))
     only_cifar = tiny(method="scratch", domains=("cifar100",))
@@ -304,7 +300,7 @@ def test_adapters_of_different_backbones_are_not_combined(tmp_path):
 
 def test_svd_domains_compress_together_but_only_domains_train(loader, adapted):
     config = tiny(method="svd", domains=("dtd",), svd_domains=("cifar100", "dtd"), pretrained=adapted, epochs=2)
-    result = train(config, loader=loader)
+    result = train(config, CPU, loader=loader)
     assert set(result.metrics) == {"dtd"} and set(result.model.domains) == {"dtd", "cifar100"}
     initial = build_model(config, {"dtd": 4}).state_dict()
     final = result.model.state_dict()
@@ -316,12 +312,12 @@ def test_svd_domains_compress_together_but_only_domains_train(loader, adapted):
 
 
 def test_class_fraction_trains_and_evaluates_on_a_seeded_subset_of_classes(loader):
-    import paperlib.train as engine
+    import paperlib.run_data as engine
 
     config = tiny(method="scratch", domains=("imagenet12",), class_fraction=0.5, epochs=1, batch_size=8)
     kept = engine.class_subset(4, 0.5, seed=0)
     assert kept.tolist() == sorted(kept.tolist()) and len(kept) == 2
-    result = train(config, loader=loader)
+    result = train(config, CPU, loader=loader)
     train_split, val = loader("imagenet12", "train"), loader("imagenet12", "val")
     in_kept = torch.isin(train_split.labels, kept)
     assert result.history[0]["steps"] == int(in_kept.sum()) // 8

@@ -29,13 +29,15 @@ sys.path.insert(0, str(HERE))
 from conftest import random_loader  # noqa: E402
 
 from paperlib.checkpoint import load_weights, save_weights  # noqa: E402
-from paperlib.config import TrainConfig  # noqa: E402
-from paperlib.train import train  # noqa: E402
+from paperlib.config import Runtime, TrainConfig  # noqa: E402
+from paperlib.engine import train  # noqa: E402
+
+CPU = Runtime(device="cpu")
 
 
 def _config(**changes) -> TrainConfig:
     base = dict(method="scratch", domains=("imagenet12", "cifar100"), width=0.125, epochs=2, batch_size=16,
-                lr=0.01, device="cpu", profile="smoke", train_limit_batches=None, eval_limit_batches=None)
+                lr=0.01, profile="smoke", train_limit_batches=None, eval_limit_batches=None)
     return TrainConfig(**{**base, **changes})
 
 
@@ -47,7 +49,7 @@ def _free_port() -> int:
 
 def _worker(out: Path) -> None:
     torch.set_num_threads(1)
-    result = train(_config(), loader=random_loader())
+    result = train(_config(), CPU, loader=random_loader())
     if result.rank == 0:
         save_weights(out / "ddp.safetensors", result.model.state_dict(), {})
         (out / "ddp.json").write_text(json.dumps({"metrics": result.metrics, "device": result.device,
@@ -65,7 +67,7 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(tmp_path):
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     # meanwhile, the same run in one process
     torch.manual_seed(0)
-    single = train(_config(), loader=random_loader())
+    single = train(_config(), CPU, loader=random_loader())
     for p in procs:
         out, _ = p.communicate(timeout=120)
         assert p.returncode == 0, out[-3000:]

@@ -19,12 +19,12 @@ sys.path.insert(0, str(HERE))
 from conftest import random_loader  # noqa: E402
 
 from paperlib.checkpoint import load_checkpoint, load_weights  # noqa: E402
-from paperlib.config import TrainConfig  # noqa: E402
+from paperlib.config import Runtime, TrainConfig  # noqa: E402
 from paperlib.results import ResultStore  # noqa: E402
 from paperlib.train import run_or_load  # noqa: E402
 
 CONFIG = dict(method="parallel", domains=["cifar100", "dtd"], width=0.125, epochs=5, batch_size=16, lr=0.05,
-              dropout=0.25, device="cpu", profile="smoke", train_limit_batches=None, eval_limit_batches=None,
+              dropout=0.25, profile="smoke", train_limit_batches=None, eval_limit_batches=None,
               eval_splits=["val", "test"])
 
 
@@ -41,7 +41,7 @@ def _run(store: Path, pause_after_checkpoint: float = 0.0) -> dict:
             time.sleep(pause_after_checkpoint)
 
         ckpt.save_checkpoint = save_then_pause
-    return run_or_load(TrainConfig.from_dict(CONFIG), store, loader=random_loader())
+    return run_or_load(TrainConfig.from_dict(CONFIG), store, Runtime(device="cpu"), loader=random_loader())
 
 
 def _launch(store: Path, pause: float) -> subprocess.Popen:

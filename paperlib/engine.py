@@ -1,0 +1,415 @@
+"""One training engine for every experiment of the paper (sec. 4), driven by a run's spec
+(`TrainConfig`) and its `Runtime`.
+
+Methods (models.METHODS): scratch (pretraining or training from scratch), finetune (all
+weights), bn (BNs and heads only), series / parallel (adapters, BNs, heads; 3x3 convolutions
+frozen), svd (joint SVD of trained parallel adapters, then gamma_t, BNs and heads, sec. 3.4).
+
+Several domains train together in one run: batches alternate round robin (domain 1, 2, ..., T,
+1, ...), each domain through its own BNs, adapters and head, and an epoch is T times the number
+of batches of the smallest domain, as in the authors' code. SGD with momentum, per-group weight
+decay (config.py explains the values) and MultiStepLR, stepped once per epoch. One step is
+`make_batch` then `train_step`; the bench times exactly these.
+
+Reproducible and resumable: the shuffling and augmentation generators (CPU) and torch's global
+RNG (dropout) are re-seeded at the start of every epoch from (seed, epoch, rank), so an epoch
+depends only on the state at its start; a checkpoint written atomically at the end of every
+epoch (spec, epoch, step, model, optimizer, scheduler, history) is therefore all a killed run
+needs to end exactly where an uninterrupted one does. Multi-process runs: see distributed.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from . import checkpoint as ckpt
+from .compress import compress_jointly
+from .config import Runtime, TrainConfig
+from .data import DomainSplit, augment_batch, domain_spec, load_split
+from .distributed import AllReduceBatchNorm2d, Group, describe_device, init_distributed, resolve_device, swap_batchnorm
+from .model_io import init_from_pretrained, load_model
+from .models import ModelConfig, ResNet26, parameter_roles, set_trainable
+from .run_data import RunData, crop_side, load_run_data
+
+Loader = Callable[[str, str], DomainSplit]  # (domain, split) -> DomainSplit
+LOSS_SYNC_EVERY = 25  # steps between two reads of the losses from the device (NaN check, bar)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the message names the step, domain and learning rate."""
+
+
+@dataclass
+class TrainResult:
+    """What `train` returns. metrics[domain][split]: top-1 accuracy in % (None: no labels);
+    predictions[domain][split]: (image_ids, predicted labels), CPU int64 tensors."""
+
+    config: TrainConfig
+    model: ResNet26
+    metrics: dict[str, dict[str, float | None]]
+    predictions: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]]
+    history: list[dict]
+    wall_time_s: float
+    device: str
+    world_size: int = 1
+    rank: int = 0
+    resumed_from_epoch: int | None = None
+
+
+# ---------------------------------------------------------------- one step
+
+
+def make_batch(images: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor, domain: str, *, crop: int,
+               device: torch.device, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training batch: index the uint8 set (wherever it lives), move, augment on the device."""
+    idx = idx.to(images.device)
+    x = augment_batch(images[idx].to(device, non_blocking=True), domain_spec(domain), train=True, crop=crop,
+                      generator=generator)  # B x 3 x crop x crop
+    return x, labels[idx].to(device, non_blocking=True)
+
+
+def train_step(model: ResNet26, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, domain: str, *,
+               net: nn.Module | None = None, amp: bool = True,
+               channels_last: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step on `domain`: set the domain, forward through `net` (the model, or
+    its DDP / compiled wrapper) under bf16 autocast on CUDA, cross-entropy on float logits,
+    backward, SGD step. Returns the (detached) loss and logits, left on the device."""
+    cuda = x.device.type == "cuda"
+    if channels_last and cuda:
+        x = x.contiguous(memory_format=torch.channels_last)
+    model.set_domain(domain)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp and cuda):
+        logits = (net or model)(x)  # B x classes
+    loss = F.cross_entropy(logits.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), logits.detach()
+
+
+# ---------------------------------------------------------------- the engine
+
+
+def train(config: TrainConfig, runtime: Runtime | None = None, *, loader: Loader | None = None,
+          checkpoint: str | os.PathLike | None = None, pretrained: Sequence[str | os.PathLike] | None = None
+          ) -> TrainResult:
+    """Train (or resume) one run and evaluate it on `config.eval_splits`.
+
+    Args:
+        config: the run's spec.
+        runtime: data folder, device, compile, progress (default `Runtime()`).
+        loader: (domain, split) -> DomainSplit; default `paperlib.data.load_split(runtime.data_dir, ...)`.
+        checkpoint: file written at the end of every epoch and resumed from when it exists.
+        pretrained: the weight files of `config.pretrained` (the results store resolves upstream
+            specs to them); default: `config.pretrained`, which must then hold file paths.
+    """
+    runtime = runtime or Runtime()
+    device = resolve_device(runtime.device)
+    group = init_distributed(device)
+    if group.world > 1 and device.type == "cuda":
+        device = torch.device("cuda", group.local_rank)
+        torch.cuda.set_device(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    try:
+        data = load_run_data(config, loader or (lambda d, s: load_split(runtime.data_dir, d, s)), device)
+        model = _trainable_model(config, data, device, group, _weight_files(config, pretrained))
+        optimizer = torch.optim.SGD(param_groups(model, config), lr=config.lr, momentum=config.momentum)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, config.milestone_epochs(), config.lr_decay)
+        start_epoch, history, elapsed, resumed = _resume(checkpoint, config, model, optimizer, scheduler)
+        loop = _Loop(config, runtime, model, _wrap(model, config, runtime, group, device), optimizer, scheduler,
+                     data, device, group, checkpoint)
+        for epoch in range(start_epoch, config.epochs):
+            elapsed += loop.run_epoch(epoch, history, elapsed)
+        t0 = time.perf_counter()
+        if group.world > 1 and config.sync_bn:
+            swap_batchnorm(model, nn.BatchNorm2d)  # plain BNs again: the returned model is ordinary
+        metrics, predictions = _evaluate_all(config, model, data)
+        elapsed += time.perf_counter() - t0
+        return TrainResult(config=config, model=model.cpu(), metrics=metrics, predictions=predictions,
+                           history=history, wall_time_s=elapsed, device=describe_device(device, group.world),
+                           world_size=group.world, rank=group.rank, resumed_from_epoch=resumed)
+    finally:
+        if group.owns and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _weight_files(config: TrainConfig, pretrained: Sequence[str | os.PathLike] | None) -> list:
+    if pretrained is not None:
+        if len(pretrained) != len(config.pretrained):
+            raise ValueError(f"{len(pretrained)} weight files for {len(config.pretrained)} pretrained entries")
+        return list(pretrained)
+    if config.upstream:
+        raise ValueError("config.pretrained names upstream runs: give their weight files (pretrained=...), "
+                         "as train.run_or_load does from the results store")
+    return list(config.pretrained)
+
+
+def _trainable_model(config: TrainConfig, data: RunData, device: torch.device, group: Group,
+                     weight_files: Sequence) -> ResNet26:
+    """The model built from the pretrained weights, with what `config.method` trains marked, on the device."""
+    model = build_model(config, data.num_classes, sources=[load_model(p) for p in weight_files])
+    trainable = set()
+    for d in config.domains:
+        trainable |= set(set_trainable(model, config.method, d))
+    for name, p in model.named_parameters():
+        p.requires_grad_(name in trainable)
+    model.to(device)
+    if config.channels_last and device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    if group.world > 1 and config.sync_bn:
+        swap_batchnorm(model, nn.SyncBatchNorm if device.type == "cuda" else AllReduceBatchNorm2d)
+    return model
+
+
+def _resume(checkpoint, config: TrainConfig, model: nn.Module, optimizer,
+            scheduler) -> tuple[int, list, float, int | None]:
+    """(first epoch, history, elapsed seconds, resumed-from epoch) from the last checkpoint of this very run."""
+    state = ckpt.load_checkpoint(checkpoint) if checkpoint is not None else None
+    if state is None:
+        return 0, [], 0.0, None
+    if state["config"] != config.to_json():
+        raise ValueError(f"checkpoint {checkpoint} belongs to another run; delete it or change the path")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    ckpt.load_scheduler_state(scheduler, state["scheduler"])
+    epoch = int(state["epoch"])
+    return epoch, json.loads(state["history"]), float(state["elapsed"]), epoch
+
+
+def _wrap(model: ResNet26, config: TrainConfig, runtime: Runtime, group: Group, device: torch.device) -> nn.Module:
+    """The network that runs the steps: DDP across processes, torch.compile if asked."""
+    net: nn.Module = model
+    if group.world > 1:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=len(config.domains) > 1)  # heads of the other domains idle per step
+    if runtime.compile:
+        # set_domain changes module attributes: one graph per domain, so allow that many
+        from torch import _dynamo
+
+        _dynamo.config.cache_size_limit = max(_dynamo.config.cache_size_limit, 2 * len(config.domains) + 2)
+        net = torch.compile(net)
+    return net
+
+
+@dataclass
+class _Loop:
+    """Everything an epoch needs; `run_epoch` trains one and checkpoints it."""
+
+    config: TrainConfig
+    runtime: Runtime
+    model: ResNet26
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    data: RunData
+    device: torch.device
+    group: Group
+    checkpoint: str | os.PathLike | None
+
+    def __post_init__(self) -> None:
+        config, group = self.config, self.group
+        self.sizes = {d: len(self.data.subsets[d]) for d in config.domains}
+        batches = {d: max(1, n // config.batch_size) for d, n in self.sizes.items()}
+        self.steps = len(config.domains) * min(batches.values())
+        if config.train_limit_batches is not None:
+            self.steps = min(self.steps, config.train_limit_batches)
+        if group.world > 1 and (config.batch_size % group.world or min(self.sizes.values()) < config.batch_size):
+            raise ValueError(f"batch_size {config.batch_size} must divide among {group.world} processes "
+                             f"and fit in every domain's training set ({self.sizes})")
+        self.shard = slice(group.rank * config.batch_size // group.world,
+                           (group.rank + 1) * config.batch_size // group.world)
+        self.shuffle_gen, self.augment_gen = torch.Generator(), torch.Generator()
+
+    def run_epoch(self, epoch: int, history: list[dict], elapsed: float) -> float:
+        """Train epoch `epoch` (round robin over the domains), append its summary to `history`,
+        checkpoint (rank 0); returns its seconds."""
+        config, data, group, steps = self.config, self.data, self.group, self.steps
+        t0 = time.perf_counter()
+        # the randomness of this epoch: a function of (seed, epoch, rank) only
+        seed = config.seed * 1_000_003 + epoch
+        self.shuffle_gen.manual_seed(seed)
+        self.augment_gen.manual_seed(seed + 500_009)
+        torch.manual_seed(seed * 8191 + group.rank)
+        order = {d: data.subsets[d][torch.randperm(self.sizes[d], generator=self.shuffle_gen)] for d in config.domains}
+        self.model.train()
+        log = _LossLog(config.domains, group.world)
+        lr = self.optimizer.param_groups[0]["lr"]
+        show = self.runtime.progress
+        bar = tqdm(total=steps * config.batch_size, desc=f"epoch {epoch + 1}/{config.epochs}", unit="img",
+                   unit_scale=True, leave=False, disable=(not group.main) or (None if show is None else not show))
+        for i in range(steps):
+            domain = config.domains[i % len(config.domains)]
+            b = i // len(config.domains)
+            x, y = make_batch(data.images[domain], data.labels[domain],
+                              order[domain][b * config.batch_size:(b + 1) * config.batch_size], domain,
+                              crop=data.crops[domain], device=self.device, generator=self.augment_gen)
+            if group.world > 1:  # this process's slice of the global batch
+                x, y = x[self.shard], y[self.shard]
+            loss, logits = train_step(self.model, self.optimizer, x, y, domain, net=self.net, amp=config.amp,
+                                      channels_last=config.channels_last)
+            # bookkeeping on the device; a NaN / inf loss stops the run at the next read
+            log.add(loss, (logits.argmax(1) == y).sum(), y.numel(), epoch * steps + i, epoch, domain, lr)
+            if (i + 1) % LOSS_SYNC_EVERY == 0 or i + 1 == steps:
+                log.check(self.checkpoint, epochs_done=epoch)
+                bar.set_postfix(loss=f"{log.last:.3f}", refresh=False)
+            bar.update(config.batch_size)
+        bar.close()
+        self.scheduler.step()
+        seconds = time.perf_counter() - t0
+        history.append({"epoch": epoch + 1, "lr": lr, "steps": steps, "seconds": round(seconds, 3), **log.summary()})
+        if self.checkpoint is not None and group.main:  # atomic: everything the next epoch depends on
+            ckpt.save_checkpoint(self.checkpoint, {
+                "config": config.to_json(), "epoch": epoch + 1, "step": (epoch + 1) * steps,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": ckpt.scheduler_state(self.scheduler), "history": json.dumps(history),
+                "elapsed": elapsed + seconds})
+        return seconds
+
+
+def _evaluate_all(config: TrainConfig, model: ResNet26, data: RunData) -> tuple[dict, dict]:
+    """Top-1 per domain and split, and the predictions (for submissions)."""
+    metrics: dict[str, dict[str, float | None]] = {d: {} for d in config.domains}
+    predictions: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {d: {} for d in config.domains}
+    for (d, s), split in data.eval_sets.items():
+        acc, ids, pred = evaluate(model, split, crop=crop_side(config, split), batch_size=config.eval_batch_size,
+                                  limit_batches=config.eval_limit_batches, amp=config.amp,
+                                  channels_last=config.channels_last)
+        metrics[d][s], predictions[d][s] = acc, (ids, pred)
+    return metrics, predictions
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def evaluate(model: ResNet26, split: DomainSplit, *, crop: int, batch_size: int = 256,
+             limit_batches: int | None = None, amp: bool = True,
+             channels_last: bool = True) -> tuple[float | None, torch.Tensor, torch.Tensor]:
+    """(top-1 accuracy in %, image ids, predicted labels) of `model` on one split, centre crop.
+
+    The accuracy is None when the split has no labels (the stripped Decathlon test set)."""
+    device = next(model.parameters()).device
+    model.eval()
+    model.set_domain(split.domain)
+    n = len(split) if limit_batches is None else min(len(split), limit_batches * batch_size)
+    spec = domain_spec(split.domain)
+    preds = []
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+        for lo in range(0, n, batch_size):
+            x = augment_batch(split.images[lo:lo + batch_size].to(device, non_blocking=True), spec,
+                              train=False, crop=crop)
+            if channels_last and device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            preds.append(model(x).argmax(1))
+    pred = torch.cat(preds).cpu() if preds else torch.zeros(0, dtype=torch.long)
+    labels = split.labels[:n]
+    acc = None if n == 0 or bool((labels < 0).any()) else float((pred == labels).double().mean() * 100)
+    return acc, split.image_ids[:n].clone(), pred
+
+
+# ---------------------------------------------------------------- model and optimiser
+
+
+def build_model(config: TrainConfig, num_classes: Mapping[str, int], *,
+                sources: Sequence[ResNet26] | None = None) -> ResNet26:
+    """ResNet-26 for `config.domains`, seeded, initialised from the pretrained `sources` (default:
+    loaded from `config.pretrained`'s files), jointly SVD-compressed for method svd. The
+    svd_domains that are not trained come along (frozen) with their heads from the pretrained
+    networks: their adapters shape the shared basis."""
+    sources = [load_model(p) for p in _weight_files(config, None)] if sources is None else list(sources)
+    sizes = {d: int(num_classes[d]) for d in config.domains}
+    for d in config.svd_domains:
+        if d not in sizes:
+            source = next((s for s in sources if d in s.domains), None)
+            if source is None:
+                raise ValueError(f"svd domain {d!r} is in none of the pretrained networks {list(config.pretrained)}")
+            sizes[d] = source.domains[d]
+    torch.manual_seed(config.seed)
+    model = ResNet26(ModelConfig(domains=tuple(sizes.items()), width=config.width, adapter=config.adapter,
+                                 placement=config.placement, dropout=config.dropout,
+                                 adapter_init=config.adapter_init))
+    if sources:
+        init_from_pretrained(model, sources, source_domain=config.source_domain)
+    if config.method == "svd":
+        compress_jointly(model, list(config.svd_domains or config.domains), rank=config.svd_k, inplace=True)
+    return model
+
+
+def param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
+    """The trainable parameters in SGD groups by weight decay: "adapter:<domain>" (the paper's
+    per-domain decay), "shared" (3x3 convs: shared_weight_decay or weight_decay) and "other"
+    (BNs, heads: weight_decay). Each group carries the names of its parameters."""
+    roles = parameter_roles(model)
+    shared_decay = config.weight_decay if config.shared_weight_decay is None else config.shared_weight_decay
+    groups: dict[str, dict] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        role, d = roles[name]
+        if role == "adapter":
+            key, decay = f"adapter:{d}", config.adapter_decay(d)
+        elif role in ("shared", "basis"):
+            key, decay = "shared", shared_decay
+        else:
+            key, decay = "other", config.weight_decay
+        group = groups.setdefault(key, {"params": [], "names": [], "weight_decay": decay, "group": key})
+        group["params"].append(p)
+        group["names"].append(name)
+    if not groups:
+        raise ValueError(f"method {config.method!r} leaves nothing to train in this model")
+    return list(groups.values())
+
+
+class _LossLog:
+    """Losses and correct counts stay on the device; `check` reads them in one transfer (averaged
+    over processes) and raises NonFiniteLossError at the first NaN / inf."""
+
+    def __init__(self, domains: Sequence[str], world: int):
+        self.pending: list[tuple[torch.Tensor, torch.Tensor, int, int, int, str, float]] = []
+        self.world, self.last = world, float("nan")
+        self.loss = dict.fromkeys(domains, 0.0)
+        self.correct, self.seen, self.steps = dict.fromkeys(domains, 0), dict.fromkeys(domains, 0), dict.fromkeys(domains, 0)
+
+    def add(self, loss, correct, count, step, epoch, domain, lr) -> None:
+        self.pending.append((loss, correct, count, step, epoch, domain, lr))
+
+    def check(self, checkpoint, *, epochs_done: int) -> None:
+        if not self.pending:
+            return
+        values = torch.stack([torch.stack([p[0].float(), p[1].float()]) for p in self.pending])  # S x 2
+        if self.world > 1:
+            dist.all_reduce(values)  # every process sees (and stops at) the same NaN
+            values[:, 0] /= self.world
+        for (loss, correct), (_, _, count, step, epoch, domain, lr) in zip(values.tolist(), self.pending):
+            if not math.isfinite(loss):
+                kept = (f"the last good checkpoint, {checkpoint} after epoch {epochs_done}, is kept"
+                        if checkpoint is not None and epochs_done > 0 else "no checkpoint had been written yet")
+                raise NonFiniteLossError(f"non-finite loss ({loss}) at step {step} (epoch {epoch + 1}) on domain "
+                                         f"{domain!r} with learning rate {lr:g}; {kept}")
+            self.loss[domain] += loss
+            self.correct[domain] += int(correct)
+            self.seen[domain] += count * self.world
+            self.steps[domain] += 1
+            self.last = loss
+        self.pending.clear()
+
+    def summary(self) -> dict:
+        return {"loss": {d: self.loss[d] / max(1, self.steps[d]) for d in self.loss},
+                "train_acc": {d: 100.0 * self.correct[d] / max(1, self.seen[d]) for d in self.loss}}
+
+
+__all__ = ["train", "evaluate", "make_batch", "train_step", "build_model", "param_groups", "TrainResult",
+           "NonFiniteLossError", "Loader"]

@@ -1,0 +1,97 @@
+"""The notebook series, declared once: which trainings each notebook runs, by part.
+
+`notebook_plans(study, notebook, params)` is what a notebook runs (with its validated
+parameters); `series_plan(study)` (every training at the notebooks' default parameters, in order,
+without duplicates) is what `paperlib reproduce --plan` prints; the report reads the same parts
+from the store (`report.collect`). Changing an ablation is changing a notebook's parameters cell;
+changing what the series is, is changing this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from . import experiments as ex
+from . import params as P
+from .config import TrainConfig
+
+Plan = list[tuple[dict, TrainConfig]]
+
+
+def _pretrain(study: ex.Study, p: P.PretrainParams) -> dict[str, Plan]:
+    return {"pretrain": ex.pretraining_plan(study, width_factors=p.width_factors, class_fractions=p.class_fractions)}
+
+
+def _series_vs_parallel(study: ex.Study, p: P.SeriesParallelParams) -> dict[str, Plan]:
+    targets = p.targets or ex.TARGETS
+    return {"table1": ex.table1_plan(study, ["Finetuning", "Series Res. adapt.", "Parallel Res. adapt."], targets),
+            "a_posteriori": ex.series_a_posteriori_plan(study, targets)}
+
+
+def _placement(study: ex.Study, p: P.PlacementParams) -> dict[str, Plan]:
+    rows = ["Parallel Res. adapt."] + [f"Parallel ({where})" for where in p.placements]
+    return {"table1": ex.table1_plan(study, rows, p.targets or ex.TARGETS)}
+
+
+def _regularization(study: ex.Study, p: P.RegularizationParams) -> dict[str, Plan]:
+    targets = p.targets or ex.TARGETS
+    decay = p.uniform_decay if p.uniform_decay is not None else study.settings.uniform_decay
+    return {"per_domain": ex.table1_plan(study, ["Parallel Res. adapt."], targets),
+            "uniform_decay": ex.uniform_decay_plan(study, decay, targets),
+            "width_dropout": ex.width_dropout_plan(study, width_factors=p.width_factors, dropout=p.dropout,
+                                                   few_fraction=p.few_fraction)}
+
+
+def _svd(study: ex.Study, p: P.SVDParams) -> dict[str, Plan]:
+    targets = p.targets or ex.TARGETS
+    return {"parallel": ex.table1_plan(study, ["Parallel Res. adapt."], targets),
+            "svd": ex.svd_plan(study, rank=p.rank, targets=targets)}
+
+
+def _transfer(study: ex.Study, p: P.TransferParams) -> dict[str, Plan]:
+    return {"transfer": ex.transfer_plan(study, domains=p.transfer_domains, fractions=p.fractions, methods=p.methods)}
+
+
+def _classes(study: ex.Study, p: P.ClassesParams) -> dict[str, Plan]:
+    return {"classes": ex.class_plan(study, class_fractions=p.class_fractions),
+            "width_dropout": ex.width_dropout_plan(study)}
+
+
+# notebook -> (its parameters, the trainings it runs by part); 00_data and 08 train nothing
+SERIES: dict[str, tuple[type[P.Params], Callable[..., dict[str, Plan]] | None]] = {
+    "00_data": (P.DataParams, None),
+    "01_pretrain": (P.PretrainParams, _pretrain),
+    "02_series_vs_parallel": (P.SeriesParallelParams, _series_vs_parallel),
+    "03_placement": (P.PlacementParams, _placement),
+    "04_regularization": (P.RegularizationParams, _regularization),
+    "05_svd": (P.SVDParams, _svd),
+    "06_transfer": (P.TransferParams, _transfer),
+    "07_pretraining": (P.ClassesParams, _classes),
+    "08_table1_figure4": (P.ReportParams, None),
+}
+NOTEBOOKS: tuple[str, ...] = tuple(SERIES)
+
+
+def notebook_plans(study: ex.Study, notebook: str, params: P.Params | None = None) -> dict[str, Plan]:
+    """The trainings `notebook` runs, by part, at `params` (default: its parameters' defaults)."""
+    if notebook not in SERIES:
+        raise ValueError(f"unknown notebook {notebook!r}; valid: {', '.join(SERIES)}")
+    params_type, plans = SERIES[notebook]
+    if params is not None and not isinstance(params, params_type):
+        raise TypeError(f"{notebook} takes {params_type.__name__}, got {type(params).__name__}")
+    return {} if plans is None else plans(study, params or params_type())
+
+
+def series_plan(study: ex.Study) -> list[tuple[str, dict, TrainConfig]]:
+    """Every training the notebook series runs with its defaults, in order, without duplicates."""
+    seen, plan = set(), []
+    for notebook in NOTEBOOKS:
+        for items in notebook_plans(study, notebook).values():
+            for labels, config in items:
+                if config.run_id not in seen:
+                    seen.add(config.run_id)
+                    plan.append((notebook, labels, config))
+    return plan
+
+
+__all__ = ["SERIES", "NOTEBOOKS", "notebook_plans", "series_plan"]

@@ -1,0 +1,82 @@
+"""A run is its spec: moving the results store and the data, or changing the device, finds the
+same runs (nothing retrains); changing what decides a result does not. The report only reads."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+import paperlib.engine
+from paperlib import experiments as ex
+from paperlib.config import Runtime, TrainConfig
+from paperlib.data import prepare
+from paperlib.data.tiny import write_tiny_tree
+from paperlib.identity import data_identity
+
+DOMAINS = ("imagenet12", "dtd")
+
+
+def _tiny_data(root):
+    """A tree of the two domains a pretraining + one adaptation read, prepared at the smoke size."""
+    write_tiny_tree(root, domains=DOMAINS, classes=3, per_class=(8, 2, 2), size=(40, 40))
+    prepare(root, root / "cache-40", DOMAINS, ("train", "val", "test"), size=40, workers=1)
+    return root
+
+
+def _plan(study):
+    return ex.table1_plan(study, ["Parallel Res. adapt."], ["dtd"])  # and, upstream, the pretraining
+
+
+def _refuse_training(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a stored run was trained again")
+
+    monkeypatch.setattr(paperlib.engine, "train", refuse)
+    monkeypatch.setattr("paperlib.train.train", refuse)
+
+
+def test_moved_store_and_data_and_cpu_device_rerun_nothing(tmp_path, monkeypatch):
+    data = _tiny_data(tmp_path / "data-a")
+    first = ex.Study(profile="smoke", data_root=str(data), results_dir=str(tmp_path / "results-a"), device="auto")
+    trained = ex.run_all(first, _plan(first), progress=None)
+    assert len(list((tmp_path / "results-a" / "smoke").glob("*.json"))) == 2  # pretraining + adaptation
+
+    shutil.copytree(tmp_path / "results-a", tmp_path / "results-b")
+    moved = shutil.move(str(data), str(tmp_path / "elsewhere" / "data-b"))
+    again = ex.Study(profile="smoke", data_root=moved, results_dir=str(tmp_path / "results-b"), device="cpu")
+    _refuse_training(monkeypatch)
+    rerun = ex.run_all(again, _plan(again), progress=None)
+    pd.testing.assert_frame_equal(rerun, trained, check_like=True)  # same runs, same numbers
+    rows, missing = ex.load_all(again, _plan(again))
+    assert missing == [] and list(rows["run_id"]) == list(trained["run_id"])
+
+
+def test_identity_follows_the_spec_and_the_data_content_not_places(tmp_path):
+    data = _tiny_data(tmp_path / "d")
+    study = ex.Study(profile="smoke", data_root=str(data))
+    (_, config), = _plan(study)
+    bound = study.bind(config)
+    assert bound.data == data_identity(data / "cache-40", ("dtd",), ("train", "val", "test"))
+    assert bound.upstream[0].data == data_identity(data / "cache-40", ("imagenet12",), ("train", "val"))
+    assert bound.run_id != config.run_id and bound.replace(seed=1).run_id != bound.run_id
+    assert TrainConfig.from_dict(bound.to_dict()).run_id == bound.run_id  # nested upstream specs round-trip
+    # the same content elsewhere is the same data; other content is other data
+    shutil.copytree(data / "cache-40", tmp_path / "copy")
+    here = data_identity(data / "cache-40", ("dtd",), ("train",))
+    assert data_identity(tmp_path / "copy", ("dtd",), ("train",)) == here
+    manifest = tmp_path / "copy" / "dtd" / "train" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"count": 24', '"count": 23'))
+    assert data_identity(tmp_path / "copy", ("dtd",), ("train",)) != here
+    with pytest.raises(ValueError, match="unknown device"):
+        Runtime(device="tpu")
+
+
+def test_the_report_lists_missing_runs_and_never_trains(tmp_path, monkeypatch):
+    data = _tiny_data(tmp_path / "d")
+    study = ex.Study(profile="smoke", data_root=str(data), results_dir=str(tmp_path / "empty"))
+    _refuse_training(monkeypatch)
+    rows, missing = ex.load_all(study, _plan(study))
+    assert rows.empty and [c.method for c in missing] == ["parallel"]
+    assert not (tmp_path / "empty").exists()
