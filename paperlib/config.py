@@ -163,7 +163,8 @@ class Runtime:
     def for_profile(cls, profile: str, *, data_root: str | None = None, **fields: Any) -> "Runtime":
         """The profile's prepared cache under `data_root` (default: the profile's)."""
         p = get_profile(profile)
-        return cls(data_dir=str(Path(data_root or p.data_root) / p.cache_name), **fields)
+        fields.setdefault("data_dir", str(Path(data_root or p.data_root) / p.cache_name))  # an explicit one wins
+        return cls(**fields)
 
 
 # ---------------------------------------------------------------- the run config

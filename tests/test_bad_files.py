@@ -27,7 +27,7 @@ from paperlib.results import ResultStore, load_records  # noqa: E402
 from paperlib.train import run_or_load  # noqa: E402
 
 CONFIG = dict(method="parallel", domains=["cifar100"], width=0.125, epochs=2, batch_size=16, lr=0.05,
-              device="cpu", profile="smoke", train_limit_batches=None, eval_limit_batches=None,
+              profile="smoke", train_limit_batches=None, eval_limit_batches=None,
               eval_splits=["val"])
 
 
@@ -41,7 +41,7 @@ def trained(tmp_path_factory):
     """A store holding one finished tiny run (record, weights, predictions)."""
     store = ResultStore(tmp_path_factory.mktemp("store"))
     config = TrainConfig.from_dict(CONFIG)
-    record = run_or_load(config, store, loader=random_loader(n=32, n_eval=16), progress=False)
+    record = run_or_load(config, store, loader=random_loader(n=32, n_eval=16))
     return store, config, record
 
 
@@ -63,7 +63,7 @@ def test_truncated_record_is_named_then_rebuilt(store):
     with pytest.raises(BadFileError, match=str(path.name)):
         load_records(store.root)
     with pytest.warns(UserWarning, match="training the run again"):
-        again = run_or_load(config, store, loader=random_loader(n=32, n_eval=16), progress=False)
+        again = run_or_load(config, store, loader=random_loader(n=32, n_eval=16))
     assert again["metrics"] == record["metrics"]  # deterministic: the rebuilt record says the same
     assert store.load(config)["metrics"] == record["metrics"]
 
@@ -88,7 +88,7 @@ def test_truncated_weights_are_named_and_detected_with_the_record(store):
     with pytest.raises(BadFileError, match="weights file"):  # found before anything uses the weights
         store.load(config)
     with pytest.warns(UserWarning, match="training the run again"):
-        again = run_or_load(config, store, loader=random_loader(n=32, n_eval=16), progress=False)
+        again = run_or_load(config, store, loader=random_loader(n=32, n_eval=16))
     assert again["metrics"] == record["metrics"]
     state, meta = load_weights(weights)
     assert meta["run_id"] == config.run_id and state
@@ -131,7 +131,7 @@ def test_run_with_truncated_checkpoint_restarts_and_finishes(tmp_path, trained):
     save_checkpoint(store.checkpoint_path(config), {"epoch": 1})
     _truncate(store.checkpoint_path(config))
     with pytest.warns(UserWarning, match="starts again from epoch 0"):
-        again = run_or_load(config, store, loader=random_loader(n=32, n_eval=16), progress=False)
+        again = run_or_load(config, store, loader=random_loader(n=32, n_eval=16))
     assert again["metrics"] == record["metrics"] and again["resumed_from_epoch"] is None
 
 

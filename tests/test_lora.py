@@ -15,7 +15,7 @@ from paperlib.lora import (
 from paperlib.models import (
     ResNet26, multi_domain_size, parameter_roles, plain_reference, round_multiplier, set_trainable,
 )
-from paperlib.train import param_groups
+from paperlib.engine import param_groups
 
 DOMAINS = (("cifar100", 5), ("svhn", 3), ("ucf101", 4))
 

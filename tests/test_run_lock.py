@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 CONFIG = dict(method="parallel", domains=["cifar100"], width=0.125, epochs=1, batch_size=16, lr=0.05,
-              device="cpu", profile="smoke", eval_splits=["val"])
+              profile="smoke", eval_splits=["val"])
 
 
 def _child(store: str, gate: str) -> None:
@@ -36,8 +36,7 @@ def _child(store: str, gate: str) -> None:
         return train(*args, **kwargs)
 
     engine.train = announced_train
-    record = engine.run_or_load(engine.TrainConfig.from_dict(CONFIG), store, loader=random_loader(n=32, n_eval=16),
-                                progress=False)
+    record = engine.run_or_load(engine.TrainConfig.from_dict(CONFIG), store, loader=random_loader(n=32, n_eval=16))
     print("METRICS " + json.dumps(record["metrics"], sort_keys=True), flush=True)
 
 
