@@ -15,13 +15,13 @@ from .errors import DataError
 
 
 def _pick(index, per_row: int) -> list[int]:
-    """One image of each of the first classes (so a row shows different classes), then, for
-    domains with fewer classes than columns (daimlerpedcls), more images in order."""
+    """One image of each of the lowest labels (so a row shows different classes; for the
+    generated imagenet12 the first eight labels are one class of each family of content), then,
+    for domains with fewer classes than columns (daimlerpedcls), more images in order."""
     first: dict[int, int] = {}
     for i, label in enumerate(index.labels.tolist()):
         first.setdefault(label, i)
-        if len(first) == per_row:
-            break
+    first = {label: first[label] for label in sorted(first)[:per_row]}
     picked = list(first.values())
     picked += [i for i in range(len(index)) if i not in first.values()][:per_row - len(picked)]
     return picked
