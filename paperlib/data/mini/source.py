@@ -94,7 +94,7 @@ def target_kinds() -> dict[str, frozenset[str]]:
 def source_kinds() -> frozenset[str]:
     """Every name a source class is made of: kinds, and a sign's plate and pictogram apart."""
     names = {c.kind for c in source_classes()} | set(PLATES) | set(PICTOGRAMS)
-    return frozenset(names | {layout for layout in LAYOUTS} | {light for light in LIGHTS})
+    return frozenset(names | set(LAYOUTS) | set(LIGHTS))
 
 
 # ---- sizes --------------------------------------------------------------------------------
