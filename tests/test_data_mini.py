@@ -65,7 +65,7 @@ def test_default_counts_mirror_the_real_spread():
     c = default_counts()
     train = {d: c[d].classes * c[d].train for d in DOMAINS}
     targets = sum(v for d, v in train.items() if d != "imagenet12")
-    assert 8000 <= targets <= 12000 and 9000 <= train["imagenet12"] <= 11000
+    assert 8000 <= targets <= 12000 and train["imagenet12"] >= 50_000  # the source: data/README.md
     assert c["imagenet12"].classes == max(x.classes for d, x in c.items() if d != "omniglot")
     assert c["omniglot"].classes == max(x.classes for x in c.values())  # many classes, few shots
     assert c["daimlerpedcls"].classes == 2 and c["svhn"].classes == 10

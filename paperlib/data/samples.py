@@ -14,14 +14,17 @@ from .domains import DOMAINS
 from .errors import DataError
 
 
-def _pick(index, per_row: int) -> list[int]:
-    """One image of each of the first classes (so a row shows different classes), then, for
-    domains with fewer classes than columns (daimlerpedcls), more images in order."""
+def _pick(index, per_row: int, lowest_labels: bool = False) -> list[int]:
+    """One image of each of the first classes met (so a row shows different classes), or of the
+    lowest labels (the generated imagenet12 interleaves its families: its first eight labels are
+    one class of each family of content), then, for domains with fewer classes than columns
+    (daimlerpedcls), more images in order."""
     first: dict[int, int] = {}
     for i, label in enumerate(index.labels.tolist()):
         first.setdefault(label, i)
-        if len(first) == per_row:
+        if len(first) == per_row and not lowest_labels:
             break
+    first = {label: first[label] for label in sorted(first)[:per_row]} if lowest_labels else first
     picked = list(first.values())
     picked += [i for i in range(len(index)) if i not in first.values()][:per_row - len(picked)]
     return picked
@@ -43,7 +46,7 @@ def plot_mini_samples(root: str | os.PathLike, out_path: str | os.PathLike, per_
         except DataError:
             continue
         rows.append((domain, [np.asarray(Image.open(index.path(i)).convert("RGB"))
-                              for i in _pick(index, per_row)]))
+                              for i in _pick(index, per_row, lowest_labels=domain == "imagenet12")]))
     if not rows:
         raise DataError(f"no domain with a train annotation under {Path(root) / 'decathlon-1.0'}")
     fig = Figure(figsize=(per_row * 0.9 + 1.2, len(rows) * 0.9))

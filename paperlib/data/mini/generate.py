@@ -3,8 +3,8 @@
 Counts mirror the real spread (REFERENCE.md, "Classes / train / val / test") scaled down: the
 nine targets keep their order of magnitude relative to each other (svhn and cifar100 large, dtd and
 vgg-flowers few-shot, omniglot many classes with few shots, daimlerpedcls two classes) for ~11k
-training images in all; imagenet12, the pretraining source, has the most images (~10k) and, as in
-the real data, the most classes after omniglot.
+training images in all; imagenet12, the pretraining source, follows the principles of the data
+sheet (source.py): 256 classes of eight families, 51,200 training images, over 20x svhn's.
 Everything derives from the seed: the class designs from (seed, domain), each image from
 (seed, domain, split, index), so the annotation files (and, with the same Pillow and matplotlib
 fonts, the JPEGs) are identical for the same seed, whatever the order in which images are drawn.
@@ -13,7 +13,6 @@ fonts, the JPEGs) are identical for the same seed, whatever the order in which i
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import shutil
 import tempfile
@@ -31,12 +30,14 @@ from ..errors import DataError
 from .figures import build_daimlerpedcls, build_ucf101
 from .flowers import build_vgg_flowers
 from .glyphs import build_omniglot, build_svhn
-from .objects import build_cifar100, build_imagenet12
+from .objects import build_cifar100
+from .parallel import default_workers, family_for, render_split
 from .signs import build_gtsrb
+from .source import build_imagenet12
 from .textures import build_dtd
 from .vehicles import build_aircraft
 
-VERSION = 1  # bump when the drawings change: the generation id changes with it
+VERSION = 2  # bump when the drawings change: the generation id changes with it
 SPLIT_CODES = MappingProxyType({"train": 1, "val": 2, "test": 3})  # part of each image's seed
 
 
@@ -58,7 +59,7 @@ def default_counts() -> dict[str, MiniCounts]:
         "daimlerpedcls": MiniCounts(2, 600, 150, 400),  # 2 / 23520
         "dtd": MiniCounts(47, 8, 8, 8),  # 47 / 1880: few shots
         "gtsrb": MiniCounts(43, 40, 10, 20),  # 43 / 31367
-        "imagenet12": MiniCounts(100, 100, 10, 10),  # 1000 / 1.2M: the source, the largest
+        "imagenet12": MiniCounts(256, 200, 10, 10),  # 1000 / 1.2M: the source, >= 20x svhn (source.py)
         "omniglot": MiniCounts(300, 6, 2, 3),  # 1623 / 17853: many classes, few shots
         "svhn": MiniCounts(10, 250, 50, 100),  # 10 / 47217
         "ucf101": MiniCounts(40, 15, 4, 8),  # 101 / 7585
@@ -84,12 +85,6 @@ def resolve_counts(scale: float = 1.0,
     return {d: MiniCounts(c.classes, per(c.train), per(c.val), per(c.test)) for d, c in table.items()}
 
 
-def _jpeg(img, quality: int) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
-
-
 def _coco(domain: str, family, images: list[dict], labels: list[int] | None, split: str, seed: int) -> dict:
     prefix = domain_spec(domain).id_prefix
     return {
@@ -105,9 +100,9 @@ def _coco(domain: str, family, images: list[dict], labels: list[int] | None, spl
 
 
 def _write_domain(tree: Path, domain: str, counts: MiniCounts, seed: int, size: int,
-                  quality: int, bar) -> None:
+                  quality: int, bar, workers: int | None = None) -> None:
     spec = domain_spec(domain)
-    family = builders()[domain](counts.classes, np.random.default_rng([seed, spec.index, 0]), size)
+    family = family_for(domain, counts.classes, seed, size)
     next_id = spec.id_prefix + 1
     for split, code in SPLIT_CODES.items():
         per_class = getattr(counts, split)
@@ -115,14 +110,13 @@ def _write_domain(tree: Path, domain: str, counts: MiniCounts, seed: int, size: 
             np.repeat(np.arange(counts.classes), per_class)).tolist()
         folder = tree / "data" / domain / split
         folder.mkdir(parents=True, exist_ok=True)
+        sizes = render_split(tree, domain, counts.classes, seed, size, split, code, labels, quality,
+                             default_workers() if workers is None else workers, bar)
         images = []
-        for i, label in enumerate(labels):
-            img = family.render(label, np.random.default_rng([seed, spec.index, code, i]))
-            name = f"data/{domain}/{split}/{i + 1:06d}.jpg"
-            (tree / name).write_bytes(_jpeg(img, quality))
-            images.append({"id": next_id, "file_name": name, "width": img.width, "height": img.height})
+        for i, (width, height) in enumerate(sizes):
+            images.append({"id": next_id, "file_name": f"data/{domain}/{split}/{i + 1:06d}.jpg",
+                           "width": width, "height": height})
             next_id += 1
-            bar.update(1)
         ann = tree / "annotations"
         ann.mkdir(exist_ok=True)
         if split == "test":  # labelled (the separate labels archive) and stripped, as released

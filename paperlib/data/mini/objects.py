@@ -1,8 +1,6 @@
-"""imagenet12 and cifar100 of the MiniDecathlon: procedural objects on cluttered backgrounds.
+"""cifar100 of the MiniDecathlon: procedural objects on a sky/ground or water scene.
 
-imagenet12 is the pretraining source (REFERENCE.md: 1000 classes, 1.2M images), so it gets the
-most classes and images and the most generic content: a shape (12 kinds) wearing a skin (colour
-and pattern, 12 kinds), anywhere in rotation, on clutter with distractor shapes.
+(The source, imagenet12, is drawn by source.py, from other structures: things.py.)
 cifar100 imitates small natural photos grouped in superclasses: ten object structures (animal,
 bird, fish, car, tree, house, mushroom, vase, boat, insect), ten variants each that differ in
 proportions, colours and parts, blurred, on a sky/ground or water scene.
@@ -15,138 +13,8 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .canvas import (SS, Family, finish, gradient, hsv, jitter, natural_background, paste,
-                     paste_texture, polygon, rgb255, smooth_noise, too_many, to_array, to_image,
-                     transform_points)
-
-SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "crescent",
-          "heart", "arrow", "diamond", "semicircle")
-# (name, pattern, colour a (h, s, v), colour b): skins share hues so the pattern matters too
-SKINS = (
-    ("red", "solid", (0.0, .85, .85), None),
-    ("blue", "solid", (0.62, .8, .8), None),
-    ("green", "solid", (0.33, .7, .6), None),
-    ("yellow-black-stripes", "stripes", (0.15, .9, .95), (0.0, 0.0, 0.1)),
-    ("red-white-stripes", "stripes", (0.0, .85, .85), (0.0, 0.0, 0.95)),
-    ("blue-white-stripes", "stripes", (0.62, .8, .8), (0.0, 0.0, 0.95)),
-    ("white-dots-purple", "dots", (0.78, .7, .6), (0.0, 0.0, 0.95)),
-    ("blue-dots-orange", "dots", (0.08, .85, .9), (0.62, .8, .8)),
-    ("black-white-checker", "checker", (0.0, 0.0, 0.1), (0.0, 0.0, 0.95)),
-    ("green-yellow-checker", "checker", (0.33, .7, .6), (0.15, .9, .95)),
-    ("cyan-magenta-gradient", "gradient", (0.5, .8, .9), (0.85, .8, .8)),
-    ("orange-brown-gradient", "gradient", (0.08, .85, .95), (0.05, .7, .35)),
-)
-
-
-def unit_shape(kind: str) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(outline, holes) of a shape of radius ~1 around the origin, as N x 2 point arrays."""
-    t = np.linspace(0, 2 * math.pi, 40, endpoint=False)
-    circle = np.stack([np.cos(t), np.sin(t)], 1)
-
-    def regular(n, r=1.0, phase=-math.pi / 2):
-        a = phase + np.arange(n) * 2 * math.pi / n
-        return np.stack([r * np.cos(a), r * np.sin(a)], 1)
-
-    if kind == "circle":
-        return circle, []
-    if kind == "square":
-        return regular(4, 1.15, math.pi / 4), []
-    if kind == "triangle":
-        return regular(3, 1.2), []
-    if kind == "star":
-        r = np.where(np.arange(10) % 2 == 0, 1.2, 0.5)
-        a = -math.pi / 2 + np.arange(10) * math.pi / 5
-        return np.stack([r * np.cos(a), r * np.sin(a)], 1), []
-    if kind == "cross":
-        w = 0.35
-        return np.array([(-w, -1), (w, -1), (w, -w), (1, -w), (1, w), (w, w), (w, 1), (-w, 1),
-                         (-w, w), (-1, w), (-1, -w), (-w, -w)]), []
-    if kind == "ring":
-        return circle, [0.55 * circle]
-    if kind == "hexagon":
-        return regular(6, 1.05), []
-    if kind == "crescent":
-        return circle, [0.85 * circle + np.array([0.5, -0.1])]
-    if kind == "heart":
-        s = np.linspace(0, 2 * math.pi, 40, endpoint=False)
-        x = 16 * np.sin(s) ** 3
-        y = -(13 * np.cos(s) - 5 * np.cos(2 * s) - 2 * np.cos(3 * s) - np.cos(4 * s))
-        return np.stack([x, y + 2], 1) / 15.0, []
-    if kind == "arrow":
-        return np.array([(-1, -.2), (.15, -.2), (.15, -.6), (1, 0), (.15, .6), (.15, .2), (-1, .2)]), []
-    if kind == "diamond":
-        return np.array([(1.2, 0), (0, .65), (-1.2, 0), (0, -.65)]), []
-    if kind == "semicircle":
-        s = np.linspace(0, math.pi, 21)
-        return np.stack([1.1 * np.cos(s), 1.1 * np.sin(s) - 0.45], 1), []
-    raise ValueError(kind)
-
-
-def shape_mask(size: int, kind: str, cx: float, cy: float, r: float, rot: float,
-               aspect: float = 1.0) -> Image.Image:
-    outline, holes = unit_shape(kind)
-    mask = Image.new("L", (size, size), 0)
-    draw = ImageDraw.Draw(mask)
-    scale = np.array([r * aspect, r / aspect])
-    draw.polygon(transform_points(outline * scale, cx, cy, 1.0, rot), fill=255)
-    for hole in holes:
-        draw.polygon(transform_points(hole * scale, cx, cy, 1.0, rot), fill=0)
-    return mask
-
-
-def skin_texture(size: int, skin, rng: np.random.Generator) -> np.ndarray:
-    _, pattern, a, b = skin
-    ca = jitter(rng, hsv(a[0] + rng.normal(0, .02), a[1], a[2] * rng.uniform(.8, 1.1)), .03)
-    if pattern == "solid":
-        return np.broadcast_to(ca.astype(np.float32), (size, size, 3)).copy()
-    cb = jitter(rng, hsv(*b), .03)
-    theta = rng.uniform(0, math.pi)
-    if pattern == "gradient":
-        return gradient(size, size, theta, ca, cb)
-    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
-    u = x * math.cos(theta) + y * math.sin(theta)
-    v = -x * math.sin(theta) + y * math.cos(theta)
-    period = rng.uniform(5, 8) * SS / 2
-    if pattern == "stripes":
-        m = np.sin(2 * math.pi * u / period) > 0
-    elif pattern == "checker":
-        m = (np.sin(2 * math.pi * u / period / 1.5) * np.sin(2 * math.pi * v / period / 1.5)) > 0
-    else:  # dots
-        du = (u / period) % 1 - 0.5
-        dv = (v / period) % 1 - 0.5
-        m = du * du + dv * dv < 0.09
-    return np.where(m[..., None], cb.astype(np.float32), ca.astype(np.float32))
-
-
-def build_imagenet12(num_classes: int, rng: np.random.Generator, size: int) -> Family:
-    combos = [(s, k) for s in range(len(SHAPES)) for k in range(len(SKINS))]
-    too_many("imagenet12", num_classes, len(combos))
-    chosen = [combos[i] for i in rng.permutation(len(combos))[:num_classes]]
-    big = size * SS
-
-    def render(label: int, r: np.random.Generator) -> Image.Image:
-        shape, skin = chosen[label]
-        canvas = natural_background(r, big, big)
-        for _ in range(int(r.integers(0, 4))):  # distractors: smaller shapes, any colour
-            m = shape_mask(big, SHAPES[r.integers(len(SHAPES))], r.uniform(0, big),
-                           r.uniform(0, big), big * r.uniform(.07, .16), r.uniform(0, 2 * math.pi))
-            paste(canvas, m, hsv(r.random(), r.uniform(.2, 1), r.uniform(.2, 1)))
-        c = big / 2 + r.normal(0, big * .08, 2)
-        m = shape_mask(big, SHAPES[shape], c[0], c[1], big * r.uniform(.2, .34),
-                       r.uniform(0, 2 * math.pi), r.uniform(.8, 1.25))
-        paste_texture(canvas, m, skin_texture(big, SKINS[skin], r))
-        if r.random() < 0.25:  # an occluder in front of the object
-            m = shape_mask(big, SHAPES[r.integers(len(SHAPES))], c[0] + r.normal(0, big * .25),
-                           c[1] + r.normal(0, big * .25), big * r.uniform(.1, .18), r.uniform(0, 6.3))
-            paste(canvas, m, hsv(r.random(), r.uniform(0, 1), r.uniform(.2, 1)))
-        canvas *= r.uniform(.75, 1.15)
-        return finish(canvas, r, noise=0.03)
-
-    names = tuple(f"{SHAPES[s]}-{SKINS[k][0]}" for s, k in chosen)
-    return Family(names, render)
-
-
-# ---- cifar100 -------------------------------------------------------------------------------
+from .canvas import (SS, Family, finish, hsv, polygon, rgb255, smooth_noise, too_many, to_array,
+                     to_image, transform_points)
 
 STRUCTURES = ("animal", "bird", "fish", "car", "tree", "house", "mushroom", "vase", "boat", "insect")
 
