@@ -96,7 +96,8 @@ def test_quick_run_writes_every_section(quick_run):
         assert t["train_flops_per_image"] == 3 * t["forward_flops_per_image"]
         assert t["memory"]["peak_bytes"] > 0 and t["memory"]["method"]
     assert set(entry["train"]["ratios"]) == {"parallel/finetune", "parallel_fused/finetune", "series/finetune"}
-    assert entry["train"]["parallel_fused"]["train_flops_per_image"] == entry["train"]["parallel"]["train_flops_per_image"]
+    flops = {m: entry["train"][m]["train_flops_per_image"] for m in ("parallel", "parallel_fused")}
+    assert flops["parallel_fused"] == flops["parallel"]  # the same nominal work
     assert "cpu_variants" not in entry  # --quick skips them
     assert set(entry["inference"]["ratios"]) == {"fused/plain", "unfused/plain"}
     assert entry["inference"]["fused_max_rel_diff"] < 1e-4
