@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fused import fused_parallel_conv
+
 ADAPTER_MODES = ("series", "parallel")
 
 
@@ -185,6 +187,11 @@ class AdaptedConv(DomainModule):
         dropout: p of dropout2d on the parallel adapter's input (sec. 3.3); it perturbs only the
             adapter branch, i.e. additive noise on the filters' output, as the paper describes.
         init: "he" (the authors' code) or "zeros" (start exactly at the pretrained network).
+
+    `fused_training` (default on; `set_fused_training` switches it per model): a parallel adapter
+    runs as one convolution with f + diag_L(alpha) and the gradients of `paperlib.fused`, which
+    skips the 3x3 weight gradient of frozen filters; except with dropout in training, where the
+    two branches read different inputs and the two-branch forward runs.
     """
 
     def __init__(self, base: nn.Conv2d, domains: Sequence[str] = (), *, mode: str = "parallel",
@@ -199,6 +206,7 @@ class AdaptedConv(DomainModule):
         self.adapters = nn.ModuleDict()
         self.basis: nn.Parameter | None = None  # beta shared by all domains after joint SVD
         self.fused_domain: str | None = None
+        self.fused_training = True
         for d in domains:
             self.add_domain(d)
 
@@ -237,8 +245,15 @@ class AdaptedConv(DomainModule):
         y = F.conv2d(x, self.alpha(domain), stride=self.base.stride, groups=self.base.groups)
         return y[..., : out_hw[0], : out_hw[1]]
 
+    def runs_fused(self) -> bool:
+        """Whether forward runs the one-convolution form (exact unless dropout perturbs x's copy)."""
+        return (self.mode == "parallel" and self.fused_training and self.fused_domain is None
+                and not (self.dropout > 0 and self.training))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         domain = self._active()
+        if self.runs_fused():
+            return fused_parallel_conv(x, self.base, self.alpha(domain), self.offset)
         y = self.base(x)
         if self.fused_domain is not None:
             if domain != self.fused_domain:
@@ -281,6 +296,13 @@ def adapted_convs(model: nn.Module) -> Iterator[tuple[str, AdaptedConv]]:
     for name, module in model.named_modules():
         if isinstance(module, AdaptedConv):
             yield name, module
+
+
+def set_fused_training(model: nn.Module, on: bool) -> nn.Module:
+    """Run parallel adapters as one convolution (`paperlib.fused`, sec. 3.1.2) or as two branches."""
+    for _, conv in adapted_convs(model):
+        conv.fused_training = bool(on)
+    return model
 
 
 def fuse_adapters(model: nn.Module, domain: str, *, inplace: bool = False) -> nn.Module:

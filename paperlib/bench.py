@@ -44,12 +44,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .adapters import fuse_adapters
+from .adapters import fuse_adapters, set_fused_training
 from .models import ResNet26, count_macs, set_trainable
 
 SCHEMA = 1
 DOMAIN = "cifar100"  # the domain trained and timed: RandomCrop + flip, 100 classes
-METHODS = ("finetune", "parallel", "series")
+FUSED = "parallel_fused"  # parallel adapters trained as one convolution (paperlib.fused), as the engine does
+METHODS = ("finetune", "parallel", FUSED, "series")  # "parallel": the two-branch form, for comparison
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class Plan:
     workers: int = 2  # DataLoader workers of the reference pipeline
     data_root: str | None = None  # a decathlon-1.0 tree; None: generate a MiniDecathlon
     mini_scale: float = 1.0  # images per class of the generated tree (1: 2,000 cifar100 images)
-    variants: bool = False  # the CUDA fp32 / bf16 / channels_last / compile table
+    variants: bool = False  # CUDA: fp32 / bf16 / channels_last / compile; CPU: threads / channels_last / compile
     threads: int | None = None  # torch's CPU threads during the run (None: torch's default)
 
     def __post_init__(self) -> None:
@@ -192,9 +193,16 @@ def _timed(fns: dict[str, Callable[[], object]], plan: Plan, *, inner: int | Non
 # ---------------------------------------------------------------- 1. training steps
 
 
+def base_method(method: str) -> str:
+    """The training method of `paperlib.models.set_trainable` behind a bench method."""
+    return "parallel" if method == FUSED else method
+
+
 def build_model(method: str, setting: Setting) -> ResNet26:
-    adapter = method if method in ("parallel", "series") else None
-    return ResNet26.build([(DOMAIN, 100)], width=setting.width, adapter=adapter)
+    """`parallel` runs its adapters as two branches, `parallel_fused` as one convolution."""
+    adapter = base_method(method) if base_method(method) in ("parallel", "series") else None
+    model = ResNet26.build([(DOMAIN, 100)], width=setting.width, adapter=adapter)
+    return set_fused_training(model, method == FUSED)
 
 
 def make_train_step(model: nn.Module, method: str, setting: Setting, batch: int, device: str, *,
@@ -319,7 +327,7 @@ def bench_train(setting: Setting, plan: Plan) -> dict:
         torch.manual_seed(0)
         models[method] = build_model(method, setting)
         macs[method] = count_macs(models[method], x, domain=DOMAIN)["total"]
-        steps[method] = make_train_step(models[method], method, setting, batch, plan.device, amp=cuda,
+        steps[method] = make_train_step(models[method], base_method(method), setting, batch, plan.device, amp=cuda,
                                         channels_last=cuda)
     # the peak products take their turn in every round, so utilization is measured under one load
     products = peak_products(plan)
@@ -337,7 +345,7 @@ def bench_train(setting: Setting, plan: Plan) -> dict:
             "utilization": statistics.median(rate / peak for rate, peak in zip(rates, peaks)),
             "memory": step_memory(steps[method], plan.device, models[method]),
         }
-    result["ratios"] = {f"{m}/finetune": _paired_ratio(samples[m], samples["finetune"]) for m in ("parallel", "series")}
+    result["ratios"] = {f"{m}/finetune": _paired_ratio(samples[m], samples["finetune"]) for m in METHODS[1:]}
     return result
 
 
@@ -482,7 +490,7 @@ VARIANTS = {  # name -> (bf16 autocast, channels_last, torch.compile)
 }
 
 
-def bench_variants(setting: Setting, plan: Plan, methods=("finetune", "parallel")) -> dict:
+def bench_variants(setting: Setting, plan: Plan, methods=("finetune", "parallel", FUSED)) -> dict:
     """Each variant timed on its own; a failure (typically torch.compile) is recorded, not raised."""
     batch = plan.batch_for(setting.name)
     result: dict = {"batch": batch}
@@ -491,7 +499,7 @@ def bench_variants(setting: Setting, plan: Plan, methods=("finetune", "parallel"
             key = f"{method}/{name}"
             try:
                 torch.manual_seed(0)
-                step = make_train_step(build_model(method, setting), method, setting, batch, plan.device,
+                step = make_train_step(build_model(method, setting), base_method(method), setting, batch, plan.device,
                                        amp=amp, channels_last=channels_last, compile=compiled)
                 start = time.perf_counter()
                 step()  # the first call compiles
@@ -550,8 +558,13 @@ def _run(plan: Plan, argv: list[str] | None) -> dict:
         entry["data"] = bench_data(setting, plan)
         log(f"{name}: ours {entry['data']['ours']['images_per_s']:,.0f}, reference "
             f"{entry['data']['reference']['images_per_s']:,.0f} images/s")
-        if plan.variants and name == plan.settings[-1]:  # the largest setting (compiling takes minutes)
+        if plan.variants and plan.device == "cuda" and name == plan.settings[-1]:  # compiling takes minutes
             entry["variants"] = bench_variants(setting, plan)
+        if plan.variants and plan.device == "cpu":  # every setting: compile matters most for small nets
+            from .bench_cpu import bench_cpu_variants
+
+            log(f"{name}: CPU variants (threads, channels_last, torch.compile)")
+            entry["cpu_variants"] = bench_cpu_variants(setting, plan)
         result["settings"][name] = entry
     result["machine"]["loadavg_end"] = _loadavg()
     result["targets"] = evaluate_targets(result)
@@ -594,7 +607,7 @@ def evaluate_targets(result: dict) -> list[dict]:
 
     device = result["machine"]["device"]
     for sname, entry in result["settings"].items():
-        for m in ("parallel", "series"):
+        for m in METHODS[1:]:
             add("adapter_step_ratio", f"{sname}: {m} step / finetune step",
                 entry["train"]["ratios"][f"{m}/finetune"], TARGETS["adapter_step_ratio"], True)
         add("fused_inference_ratio", f"{sname}: fused / plain inference time",
@@ -650,7 +663,7 @@ def bench_markdown(source: str | Path | dict) -> str:
             "| GFLOP/s | of peak | step memory (MiB) |", "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for s, e in r["settings"].items():
         t = e["train"]
-        for meth in METHODS:
+        for meth in (m for m in METHODS if m in t):  # a JSON from before parallel_fused lacks it
             x = t[meth]
             ratio = 1.0 if meth == "finetune" else t["ratios"][f"{meth}/finetune"]
             out.append(f"| {_setting(e)} | {meth} | {t['batch']} | {x['images_per_s']:,.0f} | {1e3 * x['step_s']:.1f} "
@@ -681,6 +694,10 @@ def bench_markdown(source: str | Path | dict) -> str:
                 cells = (f"skipped: {x['error']}", "") if "error" in x else \
                         (f"{x['images_per_s']:,.0f}", f"{x['first_step_s']:.1f}")
                 out.append(f"| {_setting(e)} | {key} | {cells[0]} | {cells[1]} |")
+    if any("cpu_variants" in e for e in r["settings"].values()):
+        from .bench_cpu import cpu_variants_markdown
+
+        out += ["", *cpu_variants_markdown(r)]
     out += ["", "| target | measured | goal | met |", "|---|--:|--:|---|"]
     for t in r["targets"]:
         met = "n/a" if t["met"] is None else ("yes" if t["met"] else "**no**")
@@ -718,7 +735,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's; 1 keeps a test fast on a busy machine)")
     p.add_argument("--data-root", default=None, help="a decathlon-1.0 tree (default: generate a MiniDecathlon)")
-    p.add_argument("--no-variants", action="store_true", help="skip the CUDA fp32/bf16/compile table")
+    p.add_argument("--no-variants", action="store_true",
+                   help="skip the variant tables (CUDA: fp32/bf16/compile; CPU: threads/channels_last/compile)")
     p.add_argument("--quick", action="store_true", help="a few seconds: smoke setting, small batches and sizes")
     p.add_argument("--out", help="the JSON to write (atomically)")
     p.add_argument("--markdown", metavar="JSON", help="print the Markdown tables of an existing JSON and exit")
@@ -749,7 +767,7 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
     return Plan(device=device, settings=settings, batch=args.batch,
                 warmup=pick(args.warmup, 1, 3 if cuda else 2), repeats=pick(args.repeats, 2, 10 if cuda else 5),
                 workers=pick(args.workers, 0, min(8, os.cpu_count() or 1)), data_root=args.data_root,
-                variants=cuda and not args.no_variants, threads=args.threads, **sizes)
+                variants=(cuda or not quick) and not args.no_variants, threads=args.threads, **sizes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -344,6 +344,9 @@ def count_macs(model: nn.Module, x: torch.Tensor, **forward_kwargs) -> dict[str,
             counts["linear"] += n * module.in_features
         elif isinstance(module, AdaptedConv) and module.mode == "parallel" and module.fused_domain is None:
             counts["adapter"] += n * (module.base.in_channels // module.base.groups)
+            if module.runs_fused():  # one convolution with f + diag_L(alpha): base's own hook did not run
+                kh, kw = module.base.kernel_size
+                counts["conv"] += n * (module.base.in_channels // module.base.groups) * kh * kw
         elif isinstance(module, SeriesAdapter):
             counts["adapter"] += n * module.conv.weight.shape[1]
 

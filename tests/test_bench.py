@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from paperlib import bench
-from paperlib.adapters import fuse_adapters
+from paperlib.adapters import adapted_convs, fuse_adapters
 from paperlib.models import ResNet26, count_macs
 
 
@@ -95,7 +95,10 @@ def test_quick_run_writes_every_section(quick_run):
             assert t[key] > 0, (method, key)
         assert t["train_flops_per_image"] == 3 * t["forward_flops_per_image"]
         assert t["memory"]["peak_bytes"] > 0 and t["memory"]["method"]
-    assert set(entry["train"]["ratios"]) == {"parallel/finetune", "series/finetune"}
+    assert set(entry["train"]["ratios"]) == {"parallel/finetune", "parallel_fused/finetune", "series/finetune"}
+    flops = {m: entry["train"][m]["train_flops_per_image"] for m in ("parallel", "parallel_fused")}
+    assert flops["parallel_fused"] == flops["parallel"]  # the same nominal work
+    assert "cpu_variants" not in entry  # --quick skips them
     assert set(entry["inference"]["ratios"]) == {"fused/plain", "unfused/plain"}
     assert entry["inference"]["fused_max_rel_diff"] < 1e-4
     flops = {k: entry["inference"][k]["forward_flops_per_image"] for k in ("plain", "unfused", "fused")}
@@ -170,3 +173,39 @@ def test_cuda_report_renders_variants_and_the_h100_target(quick_run):
     assert "cpu_utilization" not in {t["name"] for t in result["targets"]}
     text = bench.bench_markdown(result)
     assert "skipped: RuntimeError: no compiler" in text and "25,600" in text and "NVIDIA H100" in text
+
+
+def test_parallel_fused_runs_the_fused_function_and_parallel_does_not():
+    setting = bench.profile_setting("smoke")
+    for method, expected in (("parallel", False), ("parallel_fused", True)):
+        model = bench.build_model(method, setting).set_domain("cifar100")
+        assert bench.base_method(method) == "parallel"
+        assert all(conv.runs_fused() == expected for _, conv in adapted_convs(model))
+
+
+def test_cpu_variants_are_timed_against_eager(monkeypatch):
+    """threads 1 / 2, channels_last, compile (replaced by the identity here: compiling takes
+    minutes), each with its ratio to eager; compile gets its cost and break-even step count."""
+    from paperlib import bench_cpu
+
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: model)
+    plan = bench.Plan(device="cpu", settings=("smoke",), batch=4, warmup=0, repeats=2, min_sample_s=0.0)
+    result = bench_cpu.bench_cpu_variants(bench.profile_setting("smoke"), plan, methods=("parallel_fused",))
+    assert result["batch"] == 4 and torch.get_num_threads() == result["run_threads"]
+    for name in bench_cpu.CPU_VARIANTS:
+        x = result[f"parallel_fused/{name}"]
+        assert x["images_per_s"] > 0 and x["ratio_to_eager"] > 0 and len(x["samples_s"]) == 2
+    compiled = result["parallel_fused/compile"]
+    assert compiled["compile_s"] == pytest.approx(compiled["first_step_s"] - compiled["step_s"])
+    assert compiled["break_even_steps"] is None or compiled["break_even_steps"] * compiled["gain_per_step_s"] \
+        == pytest.approx(compiled["compile_s"])
+    text = "\n".join(bench_cpu.cpu_variants_markdown({"settings": {"smoke": {
+        "setting": {"name": "smoke", "image": 36, "crop": 32, "width": 0.125}, "cpu_variants": result}}}))
+    assert "parallel_fused/threads2" in text and "break-even" in text
+
+
+def test_markdown_of_a_json_without_parallel_fused(quick_run):
+    """benchmarks/cpu.json of an earlier run has no parallel_fused row: it still renders."""
+    result = json.loads(quick_run.read_text())
+    del result["settings"]["smoke"]["train"]["parallel_fused"]
+    assert "| parallel_fused |" not in bench.bench_markdown(result)
