@@ -17,7 +17,7 @@ from paperlib.adapters import AdaptedConv, LowRankAdapter, set_fused_training
 from paperlib.config import TrainConfig
 from paperlib.fused import FusedParallelConv
 from paperlib.models import ResNet26, set_trainable
-from paperlib.train import train
+from paperlib.engine import train
 
 CASES = [
     dict(kernel_size=3, stride=1, padding=1),
@@ -178,7 +178,7 @@ def test_engine_trains_parallel_adapters_through_the_fused_function(monkeypatch)
 
     monkeypatch.setattr(adapters, "fused_parallel_conv", counting)
     config = TrainConfig(method="parallel", domains=("cifar100",), width=0.125, epochs=1, batch_size=16,
-                         device="cpu", profile="smoke", train_limit_batches=2, eval_limit_batches=1)
+                         profile="smoke", train_limit_batches=2, eval_limit_batches=1)
     train(config, loader=random_loader())
     convs = sum(1 for _ in adapters.adapted_convs(ResNet26.build([("a", 2)], width=0.125, adapter="parallel")))
     training_calls = [c for c in calls if c[0]]
