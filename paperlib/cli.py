@@ -11,6 +11,9 @@ COMMANDS = {
     "train": ("paperlib.train", "run one training from a config (JSON) and store its record"),
     "reproduce": ("paperlib.reproduce", "run the notebook series with papermill for a profile"),
     "bench": ("paperlib.bench", "measure training / inference / data-pipeline speed"),
+    "export-base": ("paperlib.basefile", "write the profile's pretrained network as one base file"),
+    "adapt": ("paperlib.adapt", "train a new domain's adapters from a folder of images, as one file"),
+    "predict": ("paperlib.predict", "classify images with a base file and adapter files"),
 }
 
 

@@ -34,7 +34,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -46,7 +46,7 @@ from tqdm import tqdm
 from . import checkpoint as ckpt
 from .compress import compress_jointly
 from .config import TrainConfig
-from .data import DomainSplit, augment_batch, domain_spec, load_split
+from .data import DOMAINS, DomainSpec, DomainSplit, augment_batch, domain_spec, load_split
 from .models import ModelConfig, ResNet26, parameter_roles, set_trainable, transfer_from
 from .results import ResultStore, make_record
 
@@ -110,7 +110,7 @@ def train(config: TrainConfig, *, loader: Loader | None = None, checkpoint: str 
         images = {d: _maybe_to_device(s.images, device) for d, s in train_sets.items()}
         labels = {d: s.labels.to(images[d].device) for d, s in train_sets.items()}
         crops = {d: _crop(config, s) for d, s in train_sets.items()}
-        specs = {d: domain_spec(d) for d in config.domains}
+        specs = {d: input_spec(d, config.source_domain) for d in config.domains}
 
         # 3. model: build, start from the pretrained weights, compress (svd), choose what trains
         model = build_model(config, {d: s.num_classes for d, s in train_sets.items()})
@@ -228,6 +228,7 @@ def train(config: TrainConfig, *, loader: Loader | None = None, checkpoint: str 
         predictions: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {d: {} for d in config.domains}
         for (d, s), split in eval_sets.items():
             acc, ids, pred = evaluate(model, split, crop=_crop(config, split), batch_size=config.eval_batch_size,
+                                      spec=specs[d],
                                       limit_batches=config.eval_limit_batches, amp=config.amp,
                                       channels_last=config.channels_last)
             metrics[d][s], predictions[d][s] = acc, (ids, pred)
@@ -246,15 +247,16 @@ def train(config: TrainConfig, *, loader: Loader | None = None, checkpoint: str 
 @torch.no_grad()
 def evaluate(model: ResNet26, split: DomainSplit, *, crop: int, batch_size: int = 256,
              limit_batches: int | None = None, amp: bool = True,
-             channels_last: bool = True) -> tuple[float | None, torch.Tensor, torch.Tensor]:
-    """(top-1 accuracy in %, image ids, predicted labels) of `model` on one split, centre crop.
+             channels_last: bool = True, spec: DomainSpec | None = None) -> tuple[float | None, torch.Tensor, torch.Tensor]:
+    """(top-1 accuracy in %, image ids, predicted labels) of `model` on one split, centre crop
+    (normalised by `spec`, default `input_spec(split.domain)`).
 
     The accuracy is None when the split has no labels (the stripped Decathlon test set)."""
     device = next(model.parameters()).device
     model.eval()
     model.set_domain(split.domain)
     n = len(split) if limit_batches is None else min(len(split), limit_batches * batch_size)
-    spec = domain_spec(split.domain)
+    spec = spec or input_spec(split.domain)
     preds = []
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
         for lo in range(0, n, batch_size):
@@ -394,6 +396,15 @@ def param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
 # ---------------------------------------------------------------- data helpers
 
 
+def input_spec(domain: str, source_domain: str = "imagenet12") -> DomainSpec:
+    """How a domain's images are normalised and cropped: a Decathlon domain's own spec; a domain of
+    the user's own (config.py) is normalised as the source network's images were, with random
+    crop and flip (paperlib adapt records these values in the adapter file)."""
+    if domain in DOMAINS:
+        return domain_spec(domain)
+    return replace(domain_spec(source_domain), name=domain, index=0, center_crop_only=False)
+
+
 def stratified_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
     """Sorted indices of a seeded, class-stratified subset: round(fraction * n_c) images of each
     class c (at least one), chosen at random. fraction 1 gives every index."""
@@ -446,7 +457,7 @@ def _crop(config: TrainConfig, split: DomainSplit) -> int:
     where the strided 3x3 convolution rounds them up."""
     side = int(split.images.shape[-1])
     crop = config.crop if config.crop is not None else side * 8 // 9 // 8 * 8
-    used = side if domain_spec(split.domain).center_crop_only else crop
+    used = side if input_spec(split.domain).center_crop_only else crop
     if not 0 < crop <= side or used % 8:
         raise ValueError(f"{split.domain}: the network input would be {used} pixels (images {side}, crop {crop}); "
                          "it must be a positive multiple of 8 no larger than the images")
@@ -652,5 +663,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = ["train", "evaluate", "run_or_load", "main", "TrainResult", "NonFiniteLossError", "build_model",
-           "init_from_pretrained", "load_model", "save_model", "param_groups", "stratified_subset", "class_subset",
+           "init_from_pretrained", "load_model", "save_model", "input_spec", "param_groups", "stratified_subset", "class_subset",
            "AllReduceBatchNorm2d"]
