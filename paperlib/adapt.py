@@ -74,6 +74,8 @@ def adapt(base: str | os.PathLike, images: str | os.PathLike, domain: str, out: 
         device=settings.device, train_limit_batches=settings.train_limit_batches, eval_splits=("val",))
     checkpoint = Path(f"{out}.ckpt")
     result = train(config, loader=data.loader, checkpoint=checkpoint, progress=progress)
+    if portable.shared_sha256(result.model) != base_header["base_sha256"]:  # resumed from another base's run
+        raise ValueError(f"{checkpoint}: a checkpoint of a run on another base file; delete it and run again")
     spec = input_spec(domain, config.source_domain)
     info = {"class_names": data.class_names, "image_size": base_header["image_size"], "crop": config.crop,
             "mean": list(spec.mean), "std": list(spec.std), "val_accuracy": result.metrics[domain]["val"],

@@ -41,14 +41,14 @@ def export_base(model: ResNet26, path: str | os.PathLike, *, image_size: int, cr
     return header
 
 
-def export_from_store(profile: str, out: str | os.PathLike, *, results_dir: str = "results",
-                      data_root: str | None = None, seed: int = 0) -> dict[str, Any]:
-    """The profile's pretrained plain network (notebook 01's) from the results store, as a base file."""
+def export_from_store(study, out: str | os.PathLike) -> dict[str, Any]:
+    """The pretrained plain network of `study` (an `experiments.Study`: notebook 01's) from its
+    results store, as a base file."""
     from . import experiments as ex
     from .train import load_model
 
-    study = ex.Study(profile=profile, data_root=data_root, results_dir=results_dir, seed=seed)
     config = ex.pretrain_config(study)
+    profile, results_dir = study.profile, study.results_dir
     weights = study.store.weights_path(config)
     if not weights.is_file():
         raise AdapterFileError(f"{weights}: no pretrained network of profile {profile!r} in {results_dir}; train it "
@@ -94,11 +94,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", required=True, help="smoke | mini | full")
     parser.add_argument("--results", default="results", help="results store root (default: results)")
     parser.add_argument("--data-root", default=None, help="as given to the series (default: data/<profile>)")
+    parser.add_argument("--device", default="auto", help="as given to the series (part of the run's identity)")
+    parser.add_argument("--seed", type=int, default=0, help="as given to the series (default 0)")
     parser.add_argument("--out", required=True, help="the .safetensors file to write")
     args = parser.parse_args(argv)
 
     def run() -> int:
-        header = export_from_store(args.profile, args.out, results_dir=args.results, data_root=args.data_root)
+        from .experiments import Study
+
+        study = Study(profile=args.profile, data_root=args.data_root, results_dir=args.results, device=args.device,
+                      seed=args.seed)
+        header = export_from_store(study, args.out)
         size = Path(args.out).stat().st_size
         print(f"{args.out}: base network of profile {args.profile} (width {header['width']}, "
               f"{header['image_size']} px, crop {header['crop']}), {size / 1e6:.2f} MB, "

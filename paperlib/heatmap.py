@@ -38,6 +38,10 @@ def table1_heatmap(beside: pd.DataFrame, *, profile: str, ax: plt.Axes | None = 
     diff = table1_differences(beside)
     if ax is None:
         _, ax = plt.subplots(figsize=(1.0 + 0.75 * diff.shape[1], 1.2 + 0.45 * max(1, len(diff))))
+    if diff.empty:  # nothing of Table 1 trained yet: say so rather than draw an empty grid
+        ax.text(0.5, 0.5, "no row of Table 1 in these results", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax.figure
     finite = diff.to_numpy(dtype=float)
     limit = float(np.nanmax(np.abs(finite))) if np.isfinite(finite).any() else 1.0
     sns.heatmap(diff.astype(float), ax=ax, cmap="RdBu", center=0.0, vmin=-limit, vmax=limit, annot=True,

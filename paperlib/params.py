@@ -116,3 +116,12 @@ class ClassesParams(Params):
 class ReportParams(Params):
     paper_points: bool = True  # draw the paper's reference values in Figure 4
     write_figures: bool = True  # figures/table1_<profile>.* and figures/fig4_<profile>.*
+
+
+@dataclass(frozen=True)
+class OwnDomainParams(Params):
+    images_from: str = "dtd"  # the MiniDecathlon domain whose images play "your own" folder
+    num_classes: int = 5  # classes of it put in the folder (the first ones)
+    adapter: str = "parallel"  # parallel | series
+    adapt_epochs: int | None = None  # None: the profile's adaptation epochs
+    work_dir: str = "runs/own_domain"  # the folder, the base file and the adapter file go under <work_dir>/<profile>

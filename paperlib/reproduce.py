@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 NOTEBOOKS = ("00_data", "01_pretrain", "02_series_vs_parallel", "03_placement", "04_regularization", "05_svd",
-             "06_transfer", "07_pretraining", "08_table1_figure4")
+             "06_transfer", "07_pretraining", "08_table1_figure4", "10_your_own_domain")
 REPO = Path(__file__).resolve().parents[1]
 CHECKED = "# NBVAL_CHECK_OUTPUT"
 

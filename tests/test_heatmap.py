@@ -33,3 +33,9 @@ def test_heatmap_draws_one_annotated_cell_per_difference():
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert len(texts) == 2 * len(PAPER_COLUMNS) - 1  # the NaN cell stays blank
     assert "10.0" in texts and "smoke" in fig.axes[0].get_title()
+
+
+def test_no_common_row_draws_a_note_instead_of_an_empty_grid():
+    ours = ours_frame().assign(model="A model the paper does not have")
+    fig = table1_heatmap(table1_beside_paper(ours), profile="smoke")
+    assert [t.get_text() for t in fig.axes[0].texts] == ["no row of Table 1 in these results"]
