@@ -86,7 +86,8 @@ def adapt(base: str | os.PathLike, images: str | os.PathLike, domain: str, out: 
     result.model.save_adapter(domain, out, info=info)
     checkpoint.unlink(missing_ok=True)
     return {"header": portable.file_header(out), "adapter_bytes": Path(out).stat().st_size,
-            "base_bytes": Path(base).stat().st_size, "skipped": data.skipped, "history": result.history}
+            "base_bytes": Path(base).stat().st_size, "skipped": data.skipped, "history": result.history,
+            "resumed_from_epoch": result.resumed_from_epoch}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

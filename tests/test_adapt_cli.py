@@ -200,3 +200,23 @@ def test_export_base_from_the_results_store(tmp_path, capsys):
     assert header["base_sha256"] == portable.shared_sha256(model) == portable.shared_sha256(loaded)
     x = torch.randn(2, 3, 32, 32)
     assert torch.equal(loaded(x, "imagenet12"), model.eval()(x, "imagenet12"))
+
+
+def test_adapt_resumes_from_the_engines_checkpoint(tmp_path, base, monkeypatch):
+    from paperlib.adapt import AdaptSettings, adapt
+
+    images = image_folder(tmp_path / "imgs", per_class=4)
+    out = tmp_path / "colours.safetensors"
+    settings = AdaptSettings(epochs=2, batch_size=4, device="cpu")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the run were killed after its last epoch, before writing
+
+    with monkeypatch.context() as m:
+        m.setattr(ResNet26, "save_adapter", killed)
+        with pytest.raises(KeyboardInterrupt):
+            adapt(base, images, "colours", out, settings)
+    assert (tmp_path / "colours.safetensors.ckpt").is_file() and not out.exists()
+    summary = adapt(base, images, "colours", out, settings)
+    assert summary["resumed_from_epoch"] == 2 and len(summary["history"]) == 2
+    assert out.is_file() and not (tmp_path / "colours.safetensors.ckpt").exists()
