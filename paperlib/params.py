@@ -121,7 +121,7 @@ class ReportParams(Params):
 @dataclass(frozen=True)
 class OwnDomainParams(Params):
     images_from: str = "dtd"  # the MiniDecathlon domain whose images play "your own" folder
-    num_classes: int = 5  # classes of it put in the folder (the first ones)
+    num_classes: int = 5  # classes of it put in the folder (the first with two images or more)
     adapter: str = "parallel"  # parallel | series
     adapt_epochs: int | None = None  # None: the profile's adaptation epochs
     work_dir: str = "runs/own_domain"  # the folder, the base file and the adapter file go under <work_dir>/<profile>
