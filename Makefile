@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 PROFILE ?= mini
 
-.PHONY: venv test reproduce clean
+.PHONY: venv test reproduce lab clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 
 reproduce: $(STAMP)
 	$(BIN)/paperlib reproduce --profile $(PROFILE)
+
+# JupyterLab from the venv, on the notebooks (open one, set its parameters cell, run it)
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 clean:
 	rm -rf $(VENV) runs results data/mini data/cache

@@ -15,12 +15,16 @@ COMMANDS = {
     "reproduce": ("paperlib.reproduce", "run the notebook series with papermill for a profile"),
     "bench": ("paperlib.bench", "measure training / inference / data-pipeline speed"),
     "report": ("paperlib.report_cli", "import the evaluation server's test scores into the test table"),
+    "export-base": ("paperlib.basefile", "write the profile's pretrained network as one base file"),
+    "adapt": ("paperlib.adapt", "train a new domain's adapters from a folder of images, as one file"),
+    "predict": ("paperlib.predict", "classify images with a base file and adapter files"),
 }
 
 
 def _usage() -> str:
     lines = ["usage: paperlib [--version] COMMAND [ARGS...]", "", "commands:"]
-    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    width = max(map(len, COMMANDS)) + 2
+    lines += [f"  {name:<{width}} {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 

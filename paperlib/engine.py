@@ -36,11 +36,11 @@ from tqdm import tqdm
 from . import checkpoint as ckpt
 from .compress import compress_jointly
 from .config import Runtime, TrainConfig
-from .data import DomainSplit, augment_batch, domain_spec, load_split
+from .data import DomainSpec, DomainSplit, augment_batch, load_split
 from .distributed import AllReduceBatchNorm2d, Group, describe_device, init_distributed, resolve_device, swap_batchnorm
 from .model_io import init_from_pretrained, load_model
 from .models import ModelConfig, ResNet26, parameter_roles, set_trainable
-from .run_data import RunData, crop_side, load_run_data
+from .run_data import RunData, crop_side, input_spec, load_run_data
 
 Loader = Callable[[str, str], DomainSplit]  # (domain, split) -> DomainSplit
 LOSS_SYNC_EVERY = 25  # steps between two reads of the losses from the device (NaN check, bar)
@@ -71,10 +71,12 @@ class TrainResult:
 
 
 def make_batch(images: torch.Tensor, labels: torch.Tensor, idx: torch.Tensor, domain: str, *, crop: int,
-               device: torch.device, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """A training batch: index the uint8 set (wherever it lives), move, augment on the device."""
+               device: torch.device, generator: torch.Generator,
+               spec: DomainSpec | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training batch: index the uint8 set (wherever it lives), move, augment on the device
+    (normalised by `spec`, default `run_data.input_spec(domain)`)."""
     idx = idx.to(images.device)
-    x = augment_batch(images[idx].to(device, non_blocking=True), domain_spec(domain), train=True, crop=crop,
+    x = augment_batch(images[idx].to(device, non_blocking=True), spec or input_spec(domain), train=True, crop=crop,
                       generator=generator)  # B x 3 x crop x crop
     return x, labels[idx].to(device, non_blocking=True)
 
@@ -255,7 +257,8 @@ class _Loop:
             b = i // len(config.domains)
             x, y = make_batch(data.images[domain], data.labels[domain],
                               order[domain][b * config.batch_size:(b + 1) * config.batch_size], domain,
-                              crop=data.crops[domain], device=self.device, generator=self.augment_gen)
+                              crop=data.crops[domain], device=self.device, generator=self.augment_gen,
+                              spec=input_spec(domain, config.source_domain))
             if group.world > 1:  # this process's slice of the global batch
                 x, y = x[self.shard], y[self.shard]
             loss, logits = train_step(self.model, self.optimizer, x, y, domain, net=self.net, amp=config.amp,
@@ -286,7 +289,7 @@ def _evaluate_all(config: TrainConfig, model: ResNet26, data: RunData) -> tuple[
     for (d, s), split in data.eval_sets.items():
         acc, ids, pred = evaluate(model, split, crop=crop_side(config, split), batch_size=config.eval_batch_size,
                                   limit_batches=config.eval_limit_batches, amp=config.amp,
-                                  channels_last=config.channels_last)
+                                  channels_last=config.channels_last, spec=input_spec(d, config.source_domain))
         metrics[d][s], predictions[d][s] = acc, (ids, pred)
     return metrics, predictions
 
@@ -297,15 +300,16 @@ def _evaluate_all(config: TrainConfig, model: ResNet26, data: RunData) -> tuple[
 @torch.no_grad()
 def evaluate(model: ResNet26, split: DomainSplit, *, crop: int, batch_size: int = 256,
              limit_batches: int | None = None, amp: bool = True,
-             channels_last: bool = True) -> tuple[float | None, torch.Tensor, torch.Tensor]:
-    """(top-1 accuracy in %, image ids, predicted labels) of `model` on one split, centre crop.
+             channels_last: bool = True, spec: DomainSpec | None = None) -> tuple[float | None, torch.Tensor, torch.Tensor]:
+    """(top-1 accuracy in %, image ids, predicted labels) of `model` on one split, centre crop
+    (normalised by `spec`, default `run_data.input_spec(split.domain)`).
 
     The accuracy is None when the split has no labels (the stripped Decathlon test set)."""
     device = next(model.parameters()).device
     model.eval()
     model.set_domain(split.domain)
     n = len(split) if limit_batches is None else min(len(split), limit_batches * batch_size)
-    spec = domain_spec(split.domain)
+    spec = spec or input_spec(split.domain)
     preds = []
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
         for lo in range(0, n, batch_size):

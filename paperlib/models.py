@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import portable
 from .adapters import (
     ADAPTER_MODES,
     AdaptedConv,
@@ -156,6 +157,7 @@ class ResNet26(nn.Module):
         self.head_bn = DomainBatchNorm(in_ch, names)
         self.classifier = DomainLinear(in_ch, config.domains)
         self.num_features = in_ch
+        self.adapter_info: dict[str, dict] = {}  # per domain loaded from a file: its header (portable.py)
 
     @classmethod
     def build(cls, domains: Sequence[tuple[str, int]], **kwargs) -> "ResNet26":
@@ -179,10 +181,44 @@ class ResNet26(nn.Module):
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(features)
 
-    def forward(self, x: torch.Tensor, domain: str | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, domain: str | Sequence[str] | None = None) -> torch.Tensor:
+        """Logits of `x` for one domain, or with a list of B names for a mixed batch (one domain
+        per image, see `forward_mixed`)."""
+        if domain is not None and not isinstance(domain, str):
+            return self.forward_mixed(x, domain)
         if domain is not None:
             self.set_domain(domain)
         return self.forward_head(self.forward_features(x))
+
+    def forward_mixed(self, x: torch.Tensor, domains: Sequence[str]) -> torch.Tensor:
+        """Image i through domain domains[i], computed batched per domain group; in eval mode each
+        row equals the per-image call. Heads differ in size, so the logits (B x widest head) are
+        padded with -inf: softmax and argmax read them as the domain's own. The active domain
+        is left as it was."""
+        names = list(domains)
+        if len(names) != x.shape[0]:
+            raise ValueError(f"{len(names)} domain names for a batch of {x.shape[0]} images")
+        known = self.domains
+        for name in dict.fromkeys(names):
+            if name not in known:
+                raise UnknownDomainError(name, known)
+        active = self.classifier.active_domain
+        groups = {d: [i for i, n in enumerate(names) if n == d] for d in dict.fromkeys(names)}
+        out = x.new_full((x.shape[0], max(known[d] for d in groups)), float("-inf"))  # B x C_max
+        for d, rows in groups.items():
+            idx = torch.tensor(rows, device=x.device)
+            out[idx, :known[d]] = self.forward(x[idx], d).to(out.dtype)
+        if active is not None:
+            self.set_domain(active)
+        return out
+
+    def save_adapter(self, domain: str, path, *, info: Mapping | None = None):
+        """Write `domain`'s adapters, BNs and head (only those) as one adapter file (portable.py)."""
+        return portable.save_adapter(self, domain, path, info)
+
+    def load_adapter(self, path, *, domain: str | None = None) -> str:
+        """Add the domain of an adapter file trained on this very base network; returns its name."""
+        return portable.load_adapter(self, path, domain=domain)
 
     def add_domain(self, name: str, num_classes: int, *, init_from: str | None = None) -> None:
         """Add a domain without touching any existing domain's parameters.

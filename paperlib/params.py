@@ -162,3 +162,12 @@ class ClassesParams(Params):
 class ReportParams(Params):
     paper_points: bool = param(True, "draw the paper's reference values in Figure 4 (full profile only)")
     write_figures: bool = param(True, "figures/table1_<profile>.md|csv and figures/fig4_<profile>.png|pdf")
+
+
+@dataclass(frozen=True)
+class OwnDomainParams(Params):
+    images_from: str = param("dtd", "the MiniDecathlon domain whose images play \"your own\" folder")
+    num_classes: int = param(5, "classes of it put in the folder (the first with two images or more)")
+    adapter: str = param("parallel", "parallel | series")
+    adapt_epochs: int | None = param(None, "None: the profile's adaptation epochs")
+    work_dir: str = param("runs/own_domain", "the folder, base file and adapter file go under <work_dir>/<profile>")

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 import torch
 
 from .config import TrainConfig
-from .data import DomainSplit, domain_spec
+from dataclasses import replace
+
+from .data import DOMAINS, DomainSpec, DomainSplit, domain_spec
 
 
 def stratified_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
@@ -56,6 +58,15 @@ def restrict_classes(split: DomainSplit, classes: torch.Tensor | None) -> Domain
                        split.num_classes)
 
 
+def input_spec(domain: str, source_domain: str = "imagenet12") -> DomainSpec:
+    """How a domain's images are normalised and cropped: a Decathlon domain's own spec; a domain of
+    the user's own (`paperlib adapt`) is normalised as the source network's images were, with
+    random crop and flip (the adapter file records these values)."""
+    if domain in DOMAINS:
+        return domain_spec(domain)
+    return replace(domain_spec(source_domain), name=domain, index=0, center_crop_only=False)
+
+
 def crop_side(config: TrainConfig, split: DomainSplit) -> int:
     """The crop side: config.crop, or 8/9 of the stored side rounded down to a multiple of 8
     (64 of 72, as the authors). Centre-crop-only domains (gtsrb, omniglot, svhn) use the whole
@@ -64,7 +75,7 @@ def crop_side(config: TrainConfig, split: DomainSplit) -> int:
     where the strided 3x3 convolution rounds them up."""
     side = int(split.images.shape[-1])
     crop = config.crop if config.crop is not None else side * 8 // 9 // 8 * 8
-    used = side if domain_spec(split.domain).center_crop_only else crop
+    used = side if input_spec(split.domain).center_crop_only else crop
     if not 0 < crop <= side or used % 8:
         raise ValueError(f"{split.domain}: the network input would be {used} pixels (images {side}, crop {crop}); "
                          "it must be a positive multiple of 8 no larger than the images")

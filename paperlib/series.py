@@ -68,6 +68,7 @@ SERIES: dict[str, tuple[type[P.Params], Callable[..., dict[str, Plan]] | None]] 
     "06_transfer": (P.TransferParams, _transfer),
     "07_pretraining": (P.ClassesParams, _classes),
     "08_table1_figure4": (P.ReportParams, None),
+    "10_your_own_domain": (P.OwnDomainParams, None),  # trains through `paperlib adapt`, outside the store
 }
 NOTEBOOKS: tuple[str, ...] = tuple(SERIES)
 
