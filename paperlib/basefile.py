@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from . import portable
-from .models import ModelConfig, ResNet26, load_matching
+from .model_io import load_matching
+from .models import ModelConfig, ResNet26
 from .portable import BASE_FORMAT, AdapterFileError
 
 
