@@ -15,7 +15,7 @@ from paperlib.data.mini.glyphs import _cmap, _shape_key, omniglot_characters
 from paperlib.data.mini.source import (FAMILIES, build_imagenet12, family_counts, size_ratio, source_classes,
                                        source_kinds, source_sheet, target_kinds)
 from paperlib.data.mini.symbols import GLYPHS
-from paperlib.experiments import series_settings
+from paperlib.config import get_profile
 
 PRINCIPLE_FAMILIES = {"objects and animals", "vehicles", "plants and flowers", "textures", "glyphs and symbols",
                       "pictograms and signs", "human figures", "scenes"}
@@ -41,7 +41,7 @@ def test_source_glyphs_are_no_omniglot_letter_or_digit_not_even_in_looks():
 
 @pytest.mark.parametrize("profile", ["smoke", "mini"])
 def test_source_is_20x_the_largest_target_at_every_profile(profile):
-    counts = resolve_counts(series_settings(profile).mini_scale)  # what generate_mini writes
+    counts = resolve_counts(get_profile(profile).mini_scale)  # what generate_mini writes
     assert size_ratio(counts) >= 20
 
 
