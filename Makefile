@@ -32,4 +32,4 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 clean:
-	rm -rf $(VENV) runs results data/mini data/cache
+	rm -rf $(VENV) runs results data/mini data/smoke data/cache

@@ -42,7 +42,7 @@ class Study:
     notebooks/), so a notebook finds them from any working directory."""
 
     profile: str = "mini"
-    data_root: str | None = None  # holds decathlon-1.0/; None: the profile's (data/<profile>, data/decathlon)
+    data_root: str | None = None  # holds decathlon-1.0/; None: the profile's (see `root`)
     results_dir: str | None = None  # the results store; None: results/ in the project
     device: str = "auto"
     seed: int = 0
@@ -57,7 +57,17 @@ class Study:
 
     @property
     def root(self) -> Path:
-        return Path(self.data_root) if self.data_root else project_root() / self.settings.data_root
+        """`data_root` if given; else the profile's folder (data/decathlon for the real data) and,
+        for a generated MiniDecathlon, one sub-folder per generation (seed, size, counts, generator
+        version: `data.mini.generation_id`), so that two seeds never share a folder."""
+        if self.data_root:
+            return Path(self.data_root)
+        s = self.settings
+        if s.mini_scale is None:
+            return project_root() / s.data_root
+        from .data.mini import generation_id
+
+        return project_root() / s.data_root / generation_id(self.seed, s.image_size, scale=s.mini_scale)
 
     @property
     def cache_dir(self) -> Path:

@@ -54,3 +54,12 @@ def test_older_tree_without_generation_file_gets_one(tmp_path):
     assert read_generation(tmp_path)["id"] == generation_id(0, 16, counts=COUNTS, domains=DOMAINS)
     with pytest.raises(DataError, match="another MiniDecathlon"):
         _make(tmp_path, 2)
+
+
+def test_the_series_keeps_each_generation_in_its_own_folder():
+    from paperlib.experiments import Study
+
+    mini0, mini1 = Study(profile="mini", seed=0).root, Study(profile="mini", seed=1).root
+    assert mini0 != mini1 and mini0.parent == mini1.parent  # data/mini/<id>: two seeds, two folders
+    assert Study(profile="smoke").root.parent.name == "smoke"
+    assert Study(profile="mini", data_root="/elsewhere").root.as_posix() == "/elsewhere"  # given: used as is

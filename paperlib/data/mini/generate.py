@@ -148,7 +148,7 @@ def generation_id(seed: int = 0, size: int = 36, *, scale: float = 1.0,
                   counts: Mapping[str, MiniCounts] | None = None, domains=DOMAINS, quality: int = 90) -> str:
     """12 hex digits of the SHA-256 of `generation_params` (stable JSON): the data's identity.
     Two generations share an id exactly when they make the same tree; a caller keeps each in its
-    own folder (e.g. ``data/mini-<id>``) and puts the id in the identity of the runs trained on it."""
+    own folder (the series uses ``data/<profile>/<id>``) and puts the id in the identity of the runs trained on it."""
     params = generation_params(seed, size, scale=scale, counts=counts, domains=domains, quality=quality)
     return hashlib.sha256(json.dumps(params, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
 
