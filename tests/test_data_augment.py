@@ -1,4 +1,4 @@
-"""augment_batch: shapes, normalisation, determinism, crops and flips (REFERENCE.md, ResNet-26)."""
+"""augment_batch: shapes, normalisation, determinism, crops and flips (docs/authors_code.md, ResNet-26)."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""The decathlon-1.0 reader: labels and ids per split, bad ids, missing files (REFERENCE.md layout)."""
+"""The decathlon-1.0 reader: labels and ids per split, bad ids, missing files (docs/authors_code.md layout)."""
 
 import json
 

@@ -1,6 +1,6 @@
 """Visual Decathlon data: reader, decode-once cache, batched augmentation, MiniDecathlon.
 
-Facts (ids, normalisation, crops, layout) come from REFERENCE.md; see each module's docstring.
+Facts (ids, normalisation, crops, layout) come from docs/authors_code.md; see each module's docstring.
 Typical use::
 
     prepare(root, cache_dir, size=72)                  # once: decode every image to .npy

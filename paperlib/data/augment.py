@@ -1,6 +1,6 @@
 """Batched train / test transforms on uint8 tensors, on whatever device the batch lives.
 
-REFERENCE.md ("ResNet-26"): train RandomCrop(crop) + horizontal flip, test CenterCrop(crop), then
+docs/authors_code.md ("ResNet-26"): train RandomCrop(crop) + horizontal flip, test CenterCrop(crop), then
 Normalize(mean, std); gtsrb, omniglot and svhn instead use CenterCrop(full size) for train and
 test with no flip. Offsets and flips are drawn per sample from a CPU generator (so a seed gives
 the same batch on CPU and GPU), then applied with one gather over the flattened pixels, without a loop over samples.

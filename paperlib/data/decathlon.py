@@ -1,4 +1,4 @@
-"""Reader for the Visual Decathlon ``decathlon-1.0`` layout (REFERENCE.md, "data layout").
+"""Reader for the Visual Decathlon ``decathlon-1.0`` layout (docs/authors_code.md, "data layout").
 
     ROOT/decathlon-1.0/annotations/<name>_{train,val,test_stripped}.json   (COCO style)
     ROOT/decathlon-1.0/annotations/<name>_test.json      (labelled test, separate archive)

@@ -1,6 +1,6 @@
 """The ten Visual Decathlon domains: names, id prefixes, normalisation and crop policy.
 
-Facts from REFERENCE.md:
+Facts from docs/authors_code.md:
 - domain indices (the prefix of category and image ids, `index * 10**7`): aircraft=1, cifar100=2,
   daimlerpedcls=3, dtd=4, gtsrb=5, imagenet12=6, omniglot=7, svhn=8, ucf101=9, vgg-flowers=10;
 - per-channel mean / std used by the authors (single values broadcast to the three channels);
@@ -17,7 +17,7 @@ DOMAINS: tuple[str, ...] = (
     "imagenet12", "omniglot", "svhn", "ucf101", "vgg-flowers",
 )
 
-# Category id = domain index * ID_BASE + 1-based class number (REFERENCE.md, "Ids").
+# Category id = domain index * ID_BASE + 1-based class number (docs/authors_code.md, "Ids").
 ID_BASE = 10**7
 
 Triple = tuple[float, float, float]

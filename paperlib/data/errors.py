@@ -14,7 +14,7 @@ class DataError(Exception):
 
 
 def how_to_get_data(root: object) -> str:
-    """The remedy appended to every "not found" message (REFERENCE.md: the data comes from the
+    """The remedy appended to every "not found" message (docs/authors_code.md: the data comes from the
     Decathlon site; the miniature is generated locally)."""
     return (f"get the data with `paperlib data download --root {root}` "
             f"or make the miniature with `paperlib data mini --out {root}`")

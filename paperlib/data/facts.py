@@ -1,4 +1,4 @@
-"""Sizes of the real Visual Decathlon (REFERENCE.md, "Classes / train / val / test images")."""
+"""Sizes of the real Visual Decathlon (docs/authors_code.md, "Classes / train / val / test images")."""
 
 from __future__ import annotations
 

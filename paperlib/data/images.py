@@ -1,6 +1,6 @@
 """Decode one image file into the cache format: uint8 (3, size, size) RGB.
 
-As the authors' loader (REFERENCE.md: Resize(72) on the shorter side), every image is converted
+As the authors' loader (docs/authors_code.md: Resize(72) on the shorter side), every image is converted
 to RGB with PIL's ``convert("RGB")`` (grayscale, CMYK, palette, RGBA: the alpha channel is
 dropped, as torchvision's ``pil_loader`` does), its shorter side resized to ``size`` (bilinear,
 as torchvision's Resize), then centre-cropped to ``size x size`` so that every domain fits one

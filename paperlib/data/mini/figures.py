@@ -1,6 +1,6 @@
 """daimlerpedcls and ucf101 of the MiniDecathlon: human figures.
 
-daimlerpedcls (REFERENCE.md: 2 classes, grayscale): a walking or standing pedestrian silhouette
+daimlerpedcls (docs/authors_code.md: 2 classes, grayscale): a walking or standing pedestrian silhouette
 versus urban clutter (poles, windows, bins, hard negatives shaped like a person's outline but
 without limbs), at low contrast, with blur and noise.
 ucf101 (101 actions; the Decathlon gives *dynamic images*, one image summarising a clip by

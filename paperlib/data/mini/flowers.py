@@ -1,6 +1,6 @@
 """vgg-flowers of the MiniDecathlon: radial flower-like shapes among foliage.
 
-Oxford Flowers (REFERENCE.md: 102 classes, 10 train images each) is few-shot and fine-grained:
+Oxford Flowers (docs/authors_code.md: 102 classes, 10 train images each) is few-shot and fine-grained:
 a class here is a petal count, petal shape (oval, pointed, round, notched, ray), length, colour
 (hue with a pattern: plain, pale tips or dark veins), a centre colour and size, and one or two
 layers. Each image tilts, turns, scales and shifts the flower, jitters its colours and puts it

@@ -1,6 +1,6 @@
 """Write the MiniDecathlon: ten procedural domains in the decathlon-1.0 layout.
 
-Counts mirror the real spread (REFERENCE.md, "Classes / train / val / test") scaled down: the
+Counts mirror the real spread (docs/authors_code.md, "Classes / train / val / test") scaled down: the
 nine targets keep their order of magnitude relative to each other (svhn and cifar100 large, dtd and
 vgg-flowers few-shot, omniglot many classes with few shots, daimlerpedcls two classes) for ~11k
 training images in all; imagenet12, the pretraining source, follows the principles of the data

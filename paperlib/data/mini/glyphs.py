@@ -1,6 +1,6 @@
 """omniglot and svhn of the MiniDecathlon: characters rendered from fonts shipped with matplotlib.
 
-omniglot (REFERENCE.md: 1623 characters of 50 alphabets, ~11 drawings each; mean .08, i.e. white
+omniglot (docs/authors_code.md: 1623 characters of 50 alphabets, ~11 drawings each; mean .08, i.e. white
 strokes on black): letters of the scripts that matplotlib's DejaVu Sans covers (Greek, Cyrillic,
 Armenian, Georgian, Hebrew, Arabic, Canadian syllabics, Tifinagh, N'Ko, Lisu, Ogham, Lao, ...),
 deduplicated by their rendered bitmap, interleaved across scripts; each image is one "drawer":

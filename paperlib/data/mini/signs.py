@@ -1,6 +1,6 @@
 """gtsrb of the MiniDecathlon: traffic-sign pictograms seen under varied viewpoint and light.
 
-GTSRB (REFERENCE.md: 43 classes; centre crop only, no flip) signs are told apart by shape, border
+GTSRB (docs/authors_code.md: 43 classes; centre crop only, no flip) signs are told apart by shape, border
 and fill colour and a symbol; here 43 classes mirror its groups (speed limits, prohibitions, ends
 of restriction, warning triangles, blue mandatory arrows, stop / yield / priority / no entry).
 Each image jitters the viewpoint (perspective), scale, position, lighting (often dark, as GTSRB),

@@ -1,6 +1,6 @@
 """imagenet12 of the MiniDecathlon: the pretraining source, built on the principles of the data sheet.
 
-ImageNet (REFERENCE.md: 1000 classes, 1.2M images) is large, broad and disjoint from the
+ImageNet (docs/authors_code.md: 1000 classes, 1.2M images) is large, broad and disjoint from the
 targets' classes. The mini source follows it (data/README.md, "The source domain: principles"):
 a table of class definitions (family, kind, variant) spanning the eight families of content the
 generator can draw, in fixed proportions; every kind is one that no target has (``target_kinds``

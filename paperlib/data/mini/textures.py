@@ -1,6 +1,6 @@
 """dtd of the MiniDecathlon: procedural textures, named after DTD's describable attributes.
 
-DTD (REFERENCE.md: 47 classes, 40 train images each) is about structure, not colour: here every
+DTD (docs/authors_code.md: 47 classes, 40 train images each) is about structure, not colour: here every
 image draws its two colours at random, so a class is only its pattern (stripes, zigzags, dots,
 grids, cells, veins, ...) at one of a few scales, with random orientation, phase and warping.
 """

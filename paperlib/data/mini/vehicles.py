@@ -1,6 +1,6 @@
 """aircraft of the MiniDecathlon: fine-grained aircraft planforms against sky or tarmac.
 
-FGVC-Aircraft (REFERENCE.md: 100 model variants, ~33 train images each) is fine-grained: variants
+FGVC-Aircraft (docs/authors_code.md: 100 model variants, ~33 train images each) is fine-grained: variants
 of one family differ in length, wing sweep or engine count. Here a class is a variant of one of
 six families (airliner, regional, business jet, propeller, fighter, delta): the family fixes the
 layout, the variant moves a few proportions. Each image changes the heading, the viewing angle
