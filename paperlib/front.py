@@ -122,10 +122,11 @@ def front_plan(study: ex.Study, targets: Sequence[str] | None = None) -> list[tu
 # ---------------------------------------------------------------- figure and claim
 
 
-def pareto_figure(frame: pd.DataFrame, *, profile: str, path: str | os.PathLike | None = None):
+def pareto_figure(frame: pd.DataFrame, *, profile: str, path: str | os.PathLike | None = None, write: bool = True):
     """Accuracy against the size multiplier, one panel per domain, one line per family; written to
-    `path` (default figures/pareto_<profile>.png in the project) and returned (a notebook shows it
-    under the cell). frame: domain, family, point, size_x, accuracy (`front_plan`'s rows)."""
+    `path` (default figures/pareto_<profile>.png in the project) unless `write` is False, and
+    returned (a notebook shows it under the cell). frame: domain, family, point, size_x, accuracy
+    (`front_plan`'s rows)."""
     import matplotlib.pyplot as plt
 
     from .plots import save_figure
@@ -148,7 +149,8 @@ def pareto_figure(frame: pd.DataFrame, *, profile: str, path: str | os.PathLike 
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"accuracy against parameters ({profile})")
     fig.tight_layout()
-    save_figure(fig, path or ex.project_root() / "figures" / f"pareto_{profile}.png")
+    if write:
+        save_figure(fig, path or ex.project_root() / "figures" / f"pareto_{profile}.png")
     return fig
 
 
