@@ -255,13 +255,14 @@ def table1_plan(study: Study, rows: Sequence[str], targets: Sequence[str] = TARG
         if row not in TABLE1_ROWS:
             raise ValueError(f"unknown Table 1 row {row!r}; valid rows: {', '.join(TABLE1_ROWS)}")
         method, network, placement = TABLE1_ROWS[row]
+        row_fields = fields
         if method == "lora":  # the rank within the parallel row's budget, computed from the modules
             from .front import row_rank
 
-            fields = {"lora_rank": row_rank(study), **fields}
+            row_fields = {"lora_rank": row_rank(study), **fields}
         for d in targets:
             plan.append(({"model": row}, adapt_config(study, method, d, networks[network], placement=placement,
-                                                      **fields)))
+                                                      **row_fields)))
     return plan
 
 

@@ -123,8 +123,8 @@ def test_the_rows_multiplier_and_rank_are_computed_from_the_modules():
     assert size(r) <= parallel < size(r + 1)  # the largest rank within the parallel row's size
     reference = multi_domain_size(plain_reference(width, classes[ex.SOURCE]))
     assert size_column(width, classes)[front.LORA_ROW] == round_multiplier(size(r) / reference)
-    plan = ex.table1_plan(study, [front.LORA_ROW], ["svhn"])
-    assert [c.lora_rank for _, c in plan] == [r] and plan[0][1].method == "lora"
+    plan = ex.table1_plan(study, [front.LORA_ROW, "Parallel Res. adapt."], ["svhn"])
+    assert [(c.method, c.lora_rank) for _, c in plan] == [("lora", r), ("parallel", None)]
 
 
 def test_the_fronts_plan_shape_and_reuse():
