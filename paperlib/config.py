@@ -213,6 +213,7 @@ class TrainConfig:
     svd_rank: float | None = None  # method svd: K as a fraction of C in (0, 1]; None -> C/2 (sec. 3.4)
     svd_rank_abs: int | None = None  # method svd: K itself (capped at C), instead of svd_rank
     svd_domains: tuple[str, ...] = ()  # method svd: adapters compressed together; () -> domains
+    lora_rank: int | None = None  # method lora: rank r of the peft LoRA on every 3x3 conv (paperlib.lora)
     # numerics
     seed: int = 0
     amp: bool = True  # bf16 autocast (CUDA only; no-op on CPU)
@@ -267,6 +268,9 @@ class TrainConfig:
         if self.svd_domains and (self.method != "svd" or not set(self.domains) <= set(self.svd_domains)):
             raise ValueError(f"svd_domains {self.svd_domains} needs method 'svd' and must include domains {self.domains}")
         _check_svd_rank(self)
+        if (self.method == "lora") != (self.lora_rank is not None) or (self.lora_rank is not None and self.lora_rank < 1):
+            raise ValueError(f"method 'lora' needs lora_rank >= 1 and lora_rank applies to method 'lora' only; "
+                             f"got method {self.method!r}, lora_rank {self.lora_rank!r}")
         for key in ("train_fraction", "class_fraction"):
             if not 0.0 < getattr(self, key) <= 1.0:
                 raise ValueError(f"{key} must be in (0, 1], got {getattr(self, key)}")
@@ -311,7 +315,10 @@ class TrainConfig:
 
     def to_json(self) -> str:
         """Stable JSON: sorted keys, no whitespace; the same config always gives the same bytes."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
+        values = dataclasses.asdict(self)
+        if values["lora_rank"] is None:  # added later: runs without LoRA keep the run ids they had
+            del values["lora_rank"]
+        return json.dumps(values, sort_keys=True, separators=(",", ":"))
 
     @property
     def run_id(self) -> str:

@@ -3,7 +3,8 @@
 
 Methods (models.METHODS): scratch (pretraining or training from scratch), finetune (all
 weights), bn (BNs and heads only), series / parallel (adapters, BNs, heads; 3x3 convolutions
-frozen), svd (joint SVD of trained parallel adapters, then gamma_t, BNs and heads, sec. 3.4).
+frozen), svd (joint SVD of trained parallel adapters, then gamma_t, BNs and heads, sec. 3.4),
+lora (peft LoRA of rank `lora_rank` on every frozen 3x3 conv, BNs and heads; paperlib.lora).
 
 Several domains train together in one run: batches alternate round robin (domain 1, 2, ..., T,
 1, ...), each domain through its own BNs, adapters and head, and an epoch is T times the number
@@ -283,11 +284,18 @@ class _Loop:
 
 
 def _evaluate_all(config: TrainConfig, model: ResNet26, data: RunData) -> tuple[dict, dict]:
-    """Top-1 per domain and split, and the predictions (for submissions)."""
+    """Top-1 per domain and split, and the predictions (for submissions). Method lora runs each
+    domain on a merged copy (W + B A: plain convolutions, as deployed; equal to the unmerged
+    network up to float rounding); the returned model stays unmerged."""
     metrics: dict[str, dict[str, float | None]] = {d: {} for d in config.domains}
     predictions: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {d: {} for d in config.domains}
+    merged = {}
+    if config.method == "lora":
+        from .lora import merge_lora
+
+        merged = {d: merge_lora(model, d) for d in config.domains}
     for (d, s), split in data.eval_sets.items():
-        acc, ids, pred = evaluate(model, split, crop=crop_side(config, split), batch_size=config.eval_batch_size,
+        acc, ids, pred = evaluate(merged.get(d, model), split, crop=crop_side(config, split), batch_size=config.eval_batch_size,
                                   limit_batches=config.eval_limit_batches, amp=config.amp,
                                   channels_last=config.channels_last, spec=input_spec(d, config.source_domain))
         metrics[d][s], predictions[d][s] = acc, (ids, pred)
@@ -349,6 +357,10 @@ def build_model(config: TrainConfig, num_classes: Mapping[str, int], *,
         init_from_pretrained(model, sources, source_domain=config.source_domain)
     if config.method == "svd":
         compress_jointly(model, list(config.svd_domains or config.domains), rank=config.svd_k, inplace=True)
+    if config.method == "lora":  # after the pretrained weights: peft renames conv.weight to conv.base_layer.weight
+        from .lora import apply_lora  # peft: imported only for the runs that need it
+
+        apply_lora(model, config.lora_rank)
     return model
 
 

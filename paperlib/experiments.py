@@ -32,6 +32,7 @@ TABLE1_ROWS = {
     "Parallel (mid)": ("parallel", "plain", "mid"),
     "Parallel (late)": ("parallel", "plain", "late"),
     "Parallel (half)": ("parallel", "plain", "half"),
+    "LoRA-conv (peft)": ("lora", "plain", "all"),  # not in the paper: rank from front.row_rank (issue 14)
 }
 
 
@@ -254,9 +255,14 @@ def table1_plan(study: Study, rows: Sequence[str], targets: Sequence[str] = TARG
         if row not in TABLE1_ROWS:
             raise ValueError(f"unknown Table 1 row {row!r}; valid rows: {', '.join(TABLE1_ROWS)}")
         method, network, placement = TABLE1_ROWS[row]
+        row_fields = fields
+        if method == "lora":  # the rank within the parallel row's budget, computed from the modules
+            from .front import row_rank
+
+            row_fields = {"lora_rank": row_rank(study), **fields}
         for d in targets:
             plan.append(({"model": row}, adapt_config(study, method, d, networks[network], placement=placement,
-                                                      **fields)))
+                                                      **row_fields)))
     return plan
 
 

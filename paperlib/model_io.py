@@ -133,6 +133,10 @@ def load_model(path: str | os.PathLike) -> ResNet26:
     model = ResNet26(ModelConfig(**meta["model_config"]))
     if meta.get("svd") is not None:
         compress_jointly(model, meta["svd"]["domains"], rank=meta["svd"]["rank"], inplace=True)
+    if meta.get("lora") is not None:
+        from .lora import apply_lora  # peft: imported only for the models that need it
+
+        apply_lora(model, int(meta["lora"]["rank"]))
     model.load_state_dict(state)
     return model
 
@@ -143,7 +147,8 @@ def save_model(path: str | os.PathLike, model: ResNet26, config) -> None:
     svd = ({"domains": list(config.svd_domains or config.domains), "rank": config.svd_k}
            if config.method == "svd" else None)
     ckpt.save_weights(path, model.state_dict(), {"model_config": asdict(model.config), "svd": svd,
-                                                 "run_id": config.run_id, "method": config.method})
+                                                 "run_id": config.run_id, "method": config.method,
+                                                 "lora": {"rank": config.lora_rank} if config.method == "lora" else None})
 
 
 __all__ = ["load_model", "save_model", "load_matching", "transfer_from", "init_from_pretrained"]

@@ -13,6 +13,7 @@ import pandas as pd
 
 from . import experiments as ex
 from .checkpoint import atomic_write_bytes
+from .front import lora_claims
 from .models import ResNet26, multi_domain_size, round_multiplier
 from .score import BASELINE_ACCURACY, PAPER_COLUMNS, decathlon_score, paper_table1
 
@@ -32,17 +33,19 @@ class SeriesResults:
     transfer: pd.DataFrame
     classes: pd.DataFrame
     missing: pd.DataFrame = field(default_factory=pd.DataFrame)  # notebook, part, method, domains, run_id
+    front: pd.DataFrame = field(default_factory=pd.DataFrame)  # family, point, size_x (front.front_plan)
 
 
 # frame of SeriesResults -> the (notebook, part)s of series.SERIES it is read from
 PARTS = {
     "pretrain": [("01_pretrain", "pretrain")],
-    "table1": [("02_series_vs_parallel", "table1"), ("03_placement", "table1"), ("05_svd", "svd")],
+    "table1": [("02_series_vs_parallel", "table1"), ("03_placement", "table1"), ("05_svd", "svd"), ("05_svd", "lora")],
     "a_posteriori": [("02_series_vs_parallel", "a_posteriori")],
     "uniform_decay": [("04_regularization", "uniform_decay")],
     "width_dropout": [("04_regularization", "width_dropout")],
     "transfer": [("06_transfer", "transfer")],
     "classes": [("07_pretraining", "classes")],
+    "front": [("05_svd", "front")],
 }
 
 
@@ -84,6 +87,11 @@ def size_column(width: float, classes: Mapping[str, int]) -> dict[str, float]:
 
     out = {}
     for row, (method, network, placement) in ex.TABLE1_ROWS.items():
+        if method == "lora":  # the network peft builds at the row's rank (front.lora_budget)
+            from .front import lora_budget
+
+            out[row] = round_multiplier(lora_budget(width, dict(classes)).multiplier)
+            continue
         adapter = None if method == "finetune" else method
         out[row] = ratio(ResNet26.build(domains, width=width, adapter=adapter, placement=placement),
                          finetuned=method == "finetune")
@@ -259,6 +267,8 @@ def claims(ours: pd.DataFrame, results: SeriesResults, *, profile: str | None = 
                 "with all the data, finetune > parallel on the large domain only",
                 "; ".join(f"{d}: {full.loc[d, 'finetune']:.2f} vs {full.loc[d, 'parallel']:.2f}" for d in order),
                 wins[order[-1]] and not any(wins[d] for d in order[:-1]))
+    for row in lora_claims(ours):  # LoRA-conv (peft) at equal budget (front.py)
+        add(*row)
     cl = results.classes.sort_values("class_fraction")
     if len(cl) >= 2:
         accs = cl["accuracy"].to_numpy()

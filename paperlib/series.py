@@ -45,7 +45,15 @@ def _regularization(study: ex.Study, p: P.RegularizationParams) -> dict[str, Pla
 def _svd(study: ex.Study, p: P.SVDParams) -> dict[str, Plan]:
     targets = p.targets or ex.TARGETS
     return {"parallel": ex.table1_plan(study, ["Parallel Res. adapt."], targets),
-            "svd": ex.svd_plan(study, rank=p.rank, targets=targets)}
+            "svd": ex.svd_plan(study, rank=p.rank, targets=targets),
+            **_lora_parts(study, targets)}
+
+
+def _lora_parts(study: ex.Study, targets) -> dict[str, Plan]:
+    """LoRA-conv (peft) at the parallel row's budget, and the accuracy-parameters front (issue 14)."""
+    from .front import LORA_ROW, front_plan
+
+    return {"lora": ex.table1_plan(study, [LORA_ROW], targets), "front": front_plan(study)}
 
 
 def _transfer(study: ex.Study, p: P.TransferParams) -> dict[str, Plan]:

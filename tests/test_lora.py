@@ -156,7 +156,7 @@ def test_roles_and_what_trains():
 
 def test_short_training_moves_only_the_trained_domains_lora_bns_and_heads():
     model = apply_lora(tiny(), rank=2)
-    config = TrainConfig(method="lora", domains=("cifar100", "svhn"), width=0.125)
+    config = TrainConfig(method="lora", lora_rank=2, domains=("cifar100", "svhn"), width=0.125)
     trainable = set()
     for d in config.domains:
         trainable |= set(set_trainable(model, "lora", d))
