@@ -2,9 +2,10 @@
 (`TrainConfig`) and its `Runtime`.
 
 Methods (models.METHODS): scratch (pretraining or training from scratch), finetune (all
-weights), bn (BNs and heads only), series / parallel (adapters, BNs, heads; 3x3 convolutions
-frozen), svd (joint SVD of trained parallel adapters, then gamma_t, BNs and heads, sec. 3.4),
-lora (peft LoRA of rank `lora_rank` on every frozen 3x3 conv, BNs and heads; paperlib.lora).
+weights), head (heads only: a frozen feature extractor), bn (BNs and heads only), series /
+parallel (adapters, BNs, heads; 3x3 convolutions frozen), svd (joint SVD of trained parallel
+adapters, then gamma_t, BNs and heads, sec. 3.4), lora (peft LoRA of rank `lora_rank` on every
+frozen 3x3 conv, BNs and heads; paperlib.lora).
 
 Several domains train together in one run: batches alternate round robin (domain 1, 2, ..., T,
 1, ...), each domain through its own BNs, adapters and head, and an epoch is T times the number
@@ -40,7 +41,7 @@ from .config import Runtime, TrainConfig
 from .data import DomainSpec, DomainSplit, augment_batch, load_split
 from .distributed import AllReduceBatchNorm2d, Group, describe_device, init_distributed, resolve_device, swap_batchnorm
 from .model_io import init_from_pretrained, load_model
-from .models import ModelConfig, ResNet26, parameter_roles, set_trainable
+from .models import ModelConfig, ResNet26, freeze_norm_statistics, parameter_roles, set_trainable
 from .run_data import RunData, crop_side, input_spec, load_run_data
 
 Loader = Callable[[str, str], DomainSplit]  # (domain, split) -> DomainSplit
@@ -248,6 +249,8 @@ class _Loop:
         torch.manual_seed(seed * 8191 + group.rank)
         order = {d: data.subsets[d][torch.randperm(self.sizes[d], generator=self.shuffle_gen)] for d in config.domains}
         self.model.train()
+        if config.method == "head":  # a frozen feature extractor: the source's BN statistics stay
+            freeze_norm_statistics(self.model)
         log = _LossLog(config.domains, group.world)
         lr = self.optimizer.param_groups[0]["lr"]
         show = self.runtime.progress

@@ -25,6 +25,8 @@ SOURCE = "imagenet12"
 TARGETS = ("aircraft", "cifar100", "daimlerpedcls", "dtd", "gtsrb", "vgg-flowers", "omniglot", "svhn", "ucf101")
 # Table 1's rows that this reproduction trains, and how (method, pretrained network, placement)
 TABLE1_ROWS = {
+    "Feature extractor": ("head", "plain", "all"),  # frozen network, a head per domain (Rebuffi et al. 2017)
+    "BN adaptation": ("bn", "plain", "all"),  # per-domain BNs and head (Rebuffi et al. 2017)
     "Finetuning": ("finetune", "plain", "all"),
     "Series Res. adapt.": ("series", "series", "all"),
     "Parallel Res. adapt.": ("parallel", "plain", "all"),
@@ -122,17 +124,19 @@ def base_config(study: Study, **fields) -> TrainConfig:
 
 
 def pretrain_config(study: Study, *, width_factor: float = 1.0, class_fraction: float = 1.0,
-                    adapter: str | None = None) -> TrainConfig:
+                    adapter: str | None = None, source_fraction: float = 1.0) -> TrainConfig:
     """ResNet-26 trained from scratch on the source domain (sec. 4.1); with series adapters in
-    it for the series experiments (they must be there at pretraining, sec. 4.1)."""
+    it for the series experiments (they must be there at pretraining, sec. 4.1). With
+    `source_fraction` < 1, on that class-stratified fraction of the source's images (every class
+    kept), for the same number of epochs (notebook 09 states why)."""
     s = study.settings
     return base_config(study, method="scratch", domains=(SOURCE,), adapter=adapter, epochs=s.pretrain_epochs,
-                       width=s.width * width_factor, class_fraction=class_fraction,
+                       width=s.width * width_factor, class_fraction=class_fraction, train_fraction=source_fraction,
                        train_split="train", eval_splits=("val",))
 
 
 def adapt_config(study: Study, method: str, domain: str, pretrained: TrainConfig, **fields) -> TrainConfig:
-    """Train `domain` from a pretrained source network with `method` (finetune, series, parallel, bn)."""
+    """Train `domain` from a pretrained source network with `method` (finetune, series, parallel, bn, head)."""
     s = study.settings
     values = dict(method=method, domains=(domain,), pretrained=(pretrained,),
                   width=pretrained.width, epochs=s.adapt_epochs, train_split=s.train_split,
@@ -320,6 +324,37 @@ def class_plan(study: Study, *, domain: str = "cifar100",
     s = study.settings
     return [({"class_fraction": c}, adapt_config(study, "parallel", domain, pretrain_config(study, class_fraction=c)))
             for c in (class_fractions if class_fractions is not None else s.class_fractions)]
+
+
+def source_strength_plan(study: Study, *, targets: Sequence[str] | None = None,
+                         source_fractions: Sequence[float] = (1 / 16, 1 / 4, 1.0),
+                         methods: Sequence[str] = ("finetune", "parallel", "bn")) -> list[tuple[dict, TrainConfig]]:
+    """Notebook 09 (beyond the paper): each method on each target, from source networks pretrained
+    on growing fractions of the source images (`pretrain_config(source_fraction=...)`). The runs
+    at fraction 1 are Table 1's (same specs, so trained once)."""
+    targets = targets if targets is not None else study.settings.transfer_domains
+    plan = []
+    for fraction in source_fractions:
+        net = pretrain_config(study, source_fraction=fraction)
+        for d in targets:
+            for m in methods:
+                plan.append(({"source_fraction": fraction}, adapt_config(study, m, d, net)))
+    return plan
+
+
+def source_images(study: Study, fraction: float) -> int:
+    """Source training images a pretraining on `fraction` of them sees, from the generator's
+    counts (MiniDecathlon: every class keeps round(fraction x its images), at least one, as
+    run_data.stratified_subset draws them) or the Decathlon's (rounded: its classes are uneven)."""
+    s = study.settings
+    if s.mini_scale is None:
+        from .data.facts import decathlon_counts
+
+        return round(decathlon_counts()[SOURCE]["train"] * fraction)
+    from .data.mini.generate import resolve_counts
+
+    counts = resolve_counts(s.mini_scale)[SOURCE]
+    return counts.classes * max(1, round(counts.train * fraction))
 
 
 # ---------------------------------------------------------------- helpers for the notebooks

@@ -37,7 +37,7 @@ from .adapters import (
 )
 
 PLACEMENTS = ("all", "early", "mid", "late", "half")
-METHODS = ("scratch", "finetune", "bn", "series", "parallel", "svd", "lora")  # lora: paperlib.lora (issue 14)
+METHODS = ("scratch", "finetune", "head", "bn", "series", "parallel", "svd", "lora")  # lora: paperlib.lora (issue 14)
 
 
 @dataclass(frozen=True)
@@ -284,6 +284,8 @@ def set_trainable(model: nn.Module, method: str, domain: str) -> list[str]:
     """Set requires_grad for training `domain` with `method`; returns the trainable names.
 
     scratch, finetune: the shared weights and the domain's own parameters (sec. 4.1 "Finetuning").
+    head: the domain's head only: the network is a frozen feature extractor (its BNs keep the
+        source's statistics too: see `freeze_norm_statistics`), Table 1's "Feature extractor".
     bn: the domain's BNs and head only (the universal-feature baseline of [3]).
     series, parallel: the domain's adapters, BNs and head; the 3x3 convs are frozen (sec. 4.1).
     svd: the domain's gamma_t, BNs and head; beta and the 3x3 convs are frozen (sec. 3.4).
@@ -298,6 +300,7 @@ def set_trainable(model: nn.Module, method: str, domain: str) -> list[str]:
     trainable_roles = {
         "scratch": {"shared", "adapter", "norm", "head"},
         "finetune": {"shared", "adapter", "norm", "head"},
+        "head": {"head"},
         "bn": {"norm", "head"},
         "series": {"adapter", "norm", "head"},
         "parallel": {"adapter", "norm", "head"},
@@ -314,6 +317,15 @@ def set_trainable(model: nn.Module, method: str, domain: str) -> list[str]:
         if p.requires_grad:
             names.append(name)
     return names
+
+
+def freeze_norm_statistics(model: nn.Module) -> None:
+    """Put every batch norm in eval mode (call after `model.train()`): a frozen feature extractor
+    (method "head") normalises with the source's running statistics and never updates them, so
+    the features the head sees are exactly the pretrained network's."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
 
 
 # ---------------------------------------------------------------- parameter accounting
@@ -402,6 +414,6 @@ def count_macs(model: nn.Module, x: torch.Tensor, **forward_kwargs) -> dict[str,
 
 __all__ = [
     "ModelConfig", "ResNet26", "BasicBlock", "ConvUnit", "PLACEMENTS", "METHODS", "parameter_roles",
-    "set_trainable", "count_parameters", "multi_domain_size", "round_multiplier", "size_multiplier",
+    "set_trainable", "freeze_norm_statistics", "count_parameters", "multi_domain_size", "round_multiplier", "size_multiplier",
     "plain_reference", "count_macs", "DomainModule", "ParallelAdapter",
 ]

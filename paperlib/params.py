@@ -159,6 +159,13 @@ class ClassesParams(Params):
 
 
 @dataclass(frozen=True)
+class SourceStrengthParams(Params):
+    targets: tuple[str, ...] | None = param(None, "small, medium, large; None: the profile's (ucf101, cifar100, svhn)")
+    source_fractions: tuple[float, ...] = param((0.0625, 0.25, 1.0), "fractions of the source images pretrained on")
+    methods: tuple[str, ...] = param(("finetune", "parallel", "bn"), "")
+
+
+@dataclass(frozen=True)
 class ReportParams(Params):
     paper_points: bool = param(True, "draw the paper's reference values in Figure 4 (full profile only)")
     write_figures: bool = param(True, "figures/table1_<profile>.md|csv and figures/fig4_<profile>.png|pdf")

@@ -125,3 +125,50 @@ def accuracy_bars(table: pd.DataFrame, domains: list[str], *, title: str) -> plt
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def source_strength(gaps: pd.DataFrame, *, profile: str, path: str | os.PathLike | None = None) -> plt.Figure:
+    """Notebook 09: the gap parallel - finetuning (points) against the source images the network
+    was pretrained on, one line per target. gaps: index = source images, columns = targets
+    (report.source_strength_gaps with the fractions turned into image counts). Written to `path`
+    when given; returned, so the notebook shows it under the cell."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for domain in gaps.columns:
+        ax.plot(gaps.index, gaps[domain], marker="o", label=domain)
+    if len(gaps.columns) > 1:
+        ax.plot(gaps.index, gaps.mean(axis=1), color="black", linestyle="--", label="mean")
+    ax.axhline(0.0, color="gray", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("source images pretrained on")
+    ax.set_ylabel("parallel - finetuning (points)")
+    ax.set_title(f"Source strength ({profile} profile)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def accuracy_curve(history: list[dict], domain: str, *, title: str) -> plt.Figure:
+    """Accuracy of `domain` per epoch from a run record's history: the validation accuracy where
+    the history holds it (entry["val_acc"][domain]), else the training accuracy, labelled as such
+    (a record written before validation was tracked per epoch)."""
+    epochs = [entry["epoch"] for entry in history]
+    val = [(entry.get("val_acc") or {}).get(domain) for entry in history]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if any(v is not None for v in val):
+        ax.plot(epochs, [float("nan") if v is None else v for v in val], marker="o", label="validation accuracy")
+    else:
+        ax.text(0.02, 0.02, "no per-epoch validation in this record: training accuracy shown",
+                transform=ax.transAxes, fontsize=7)
+    train = [(entry.get("train_acc") or {}).get(domain) for entry in history]
+    ax.plot(epochs, [float("nan") if v is None else v for v in train], marker=".", linestyle="--",
+            color="tab:gray", label="training accuracy (augmented batches)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -24,7 +24,8 @@ def _pretrain(study: ex.Study, p: P.PretrainParams) -> dict[str, Plan]:
 
 def _series_vs_parallel(study: ex.Study, p: P.SeriesParallelParams) -> dict[str, Plan]:
     targets = p.targets or ex.TARGETS
-    return {"table1": ex.table1_plan(study, ["Finetuning", "Series Res. adapt.", "Parallel Res. adapt."], targets),
+    rows = ["Feature extractor", "BN adaptation", "Finetuning", "Series Res. adapt.", "Parallel Res. adapt."]
+    return {"table1": ex.table1_plan(study, rows, targets),
             "a_posteriori": ex.series_a_posteriori_plan(study, targets)}
 
 
@@ -65,7 +66,14 @@ def _classes(study: ex.Study, p: P.ClassesParams) -> dict[str, Plan]:
             "width_dropout": ex.width_dropout_plan(study)}
 
 
-# notebook -> (its parameters, the trainings it runs by part); 00_data and 08 train nothing
+def _source_strength(study: ex.Study, p: P.SourceStrengthParams) -> dict[str, Plan]:
+    return {"source_strength": ex.source_strength_plan(study, targets=p.targets, source_fractions=p.source_fractions,
+                                                       methods=p.methods)}
+
+
+# notebook -> (its parameters, the trainings it runs by part); 00_data and 08 train nothing.
+# 09_source_strength keeps its number but runs before 08 (dict order is run order): 08 writes the
+# claims table from the store, so 09's runs (and its claim) must be there first.
 SERIES: dict[str, tuple[type[P.Params], Callable[..., dict[str, Plan]] | None]] = {
     "00_data": (P.DataParams, None),
     "01_pretrain": (P.PretrainParams, _pretrain),
@@ -75,6 +83,7 @@ SERIES: dict[str, tuple[type[P.Params], Callable[..., dict[str, Plan]] | None]] 
     "05_svd": (P.SVDParams, _svd),
     "06_transfer": (P.TransferParams, _transfer),
     "07_pretraining": (P.ClassesParams, _classes),
+    "09_source_strength": (P.SourceStrengthParams, _source_strength),
     "08_table1_figure4": (P.ReportParams, None),
     "10_your_own_domain": (P.OwnDomainParams, None),  # trains through `paperlib adapt`, outside the store
 }

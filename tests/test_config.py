@@ -53,7 +53,7 @@ def test_wrong_types_are_errors(key, value):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"method": "dora"}, "unknown method 'dora'; valid methods: scratch, finetune, bn, series, parallel, svd, lora"),
+    ({"method": "dora"}, "unknown method 'dora'; valid methods: scratch, finetune, head, bn, series, parallel, svd, lora"),
     ({"domains": ["cifar10"]}, "unknown domain 'cifar10'; valid domains: aircraft, cifar100,"),
     ({"source_domain": "imagenet"}, "unknown domain 'imagenet'; valid domains:"),
     ({"profile": "huge"}, "unknown profile 'huge'; valid profiles: smoke, mini, full"),

@@ -25,7 +25,7 @@ def test_series_plan_is_complete_and_without_duplicates():
     ids = [c.run_id for _, _, c in plan]
     assert len(ids) == len(set(ids))
     methods = {c.method for _, _, c in plan}
-    assert methods == {"scratch", "finetune", "series", "parallel", "svd", "lora"}
+    assert methods == {"scratch", "finetune", "head", "bn", "series", "parallel", "svd", "lora"}
     placements = {c.placement for _, _, c in plan if c.method == "parallel"}
     assert placements == {"all", "early", "mid", "late", "half"}
     assert {n for n, _, _ in plan} == set(NOTEBOOKS) - {"00_data", "08_table1_figure4", "10_your_own_domain"}
