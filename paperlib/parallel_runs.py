@@ -38,10 +38,14 @@ from .results import ResultStore
 
 
 def default_workers(profile: Profile, device: str) -> int:
-    """Trainings side by side when the study does not say: 2 on the CPU for the generated
-    MiniDecathlon profiles (smoke, mini: small networks, one core each), 1 otherwise (CUDA: one
-    device runs one training at a time best; full on a CPU: one large network uses the cores)."""
-    return 2 if profile.mini_scale is not None and not _uses_cuda(device) else 1
+    """Trainings side by side when the study does not say: 2 on the CPU for the mini profile
+    (small networks, one core each, trainings of thousands of steps), 1 otherwise: on CUDA one
+    device runs one training at a time best; full on a CPU: one large network uses the cores;
+    smoke (and dry runs, `limit_batches` set): 3 steps per epoch, where starting workers and
+    loading the data in each cost more than they save (measured: the smoke series 1.12x slower
+    with 2 workers, benchmarks/README.md)."""
+    long_trainings = profile.mini_scale is not None and profile.limit_batches is None
+    return 2 if long_trainings and not _uses_cuda(device) else 1
 
 
 def _uses_cuda(device: str) -> bool:

@@ -43,7 +43,7 @@ class Params:
     device: str = param("auto", "auto | cpu | cuda")
     seed: int = param(0, "seeds data generation, initialisation, shuffling and augmentation")
     dry_run: bool = param(False, "the profile's settings but a few steps per training (checks a code path)")
-    workers: int | None = param(None, "trainings side by side, one thread each; None: 2 on a CPU (smoke, mini), else 1")
+    workers: int | None = param(None, "trainings side by side, one thread each; None: 2 for mini on a CPU, else 1")
 
     @classmethod
     def from_globals(cls, namespace: Mapping[str, Any], setup: set[str]):

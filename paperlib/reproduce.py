@@ -178,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-parameter-cells", action="store_true",
                         help="maintainers: regenerate the notebooks' parameters cells from paperlib/params.py")
     parser.add_argument("--workers", type=int, default=None,
-                        help="trainings of a notebook side by side, one thread each (default: 2 on a CPU for smoke "
-                             "and mini, else 1); never changes which runs are trained")
+                        help="trainings of a notebook side by side, one thread each (default: 2 for mini on a CPU, "
+                             "else 1); never changes which runs are trained")
     parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help=f"a subset of: {', '.join(NOTEBOOKS)}")
     args = parser.parse_args(argv)
     if args.write_parameter_cells:
