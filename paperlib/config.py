@@ -152,7 +152,24 @@ def profile_defaults(name: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Runtime:
-    """Where and how a run executes; never part of its identity (see the module docstring)."""
+    """Where and how a run executes; never part of its identity (see the module docstring).
+
+    Threads (issue 12). A run uses the torch threads of the process that trains it: the
+    caller's when `experiments.run_all` trains serially (torch's default, one per core, or
+    OMP_NUM_THREADS), and exactly one in each worker when it trains runs side by side
+    (`Study.workers`, parallel_runs). Why one per worker: on a CPU whose cores other jobs share,
+    OpenMP's barriers wait for whole scheduler slices, and two threads measured 2.4x to 25x
+    slower than one (benchmarks/README.md); the small smoke / mini networks keep one core busy
+    on their own, so the cores are used by independent runs instead of by one run's threads.
+
+    CPU compile and channels_last, decided from `paperlib bench` (benchmarks/README.md, shared
+    2-core machine, load 4 to 6): `compile` stays False on the CPU for every profile. Inductor
+    took 15 to 67 s per model and process against a per-step gain within the measurement's noise
+    for finetuning (mini: 0.75x eager, break-even after 4,400 steps); smoke trainings have 3
+    steps per epoch, and a worker would compile every run anew. channels_last (the spec's field,
+    applied on CUDA only) measured 0.89x to 1.07x eager on the CPU, i.e. no win: it stays off
+    there. On CUDA both are worth it (the bench's `variants`); pass `compile=True` there.
+    """
 
     data_dir: str = "data/decathlon/cache-72"  # prepared cache read by paperlib.data.load_split
     device: str = "auto"  # auto, cpu, cuda, cuda:N

@@ -50,9 +50,19 @@ class Study:
     device: str = "auto"
     seed: int = 0
     dry_run: bool = False
+    workers: int | None = None  # trainings side by side (parallel_runs); None: by profile and device
 
     def __post_init__(self) -> None:
         get_profile(self.profile)  # validates the name
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+
+    @property
+    def run_workers(self) -> int:
+        """How many trainings `run_all` runs side by side (runtime, not spec: never in a run id)."""
+        from .parallel_runs import default_workers
+
+        return self.workers if self.workers is not None else default_workers(self.settings, self.device)
 
     @property
     def settings(self) -> Profile:
@@ -166,6 +176,7 @@ def run_all(study: Study, configs: Iterable[tuple[dict, TrainConfig]], *,
     from .train import run_or_load
 
     configs = list(configs)
+    _train_side_by_side(study, configs, progress)
     rows = []
     for i, (labels, config) in enumerate(configs, 1):
         if not _prepared_for(study, config):
@@ -176,6 +187,20 @@ def run_all(study: Study, configs: Iterable[tuple[dict, TrainConfig]], *,
             progress(f"[{i}/{len(configs)}] training {labels} ({config.method}, {'+'.join(config.domains)})")
         rows += _rows(study, labels, bound, run_or_load(bound, study.store, study.runtime))
     return pd.DataFrame(rows)
+
+
+def _train_side_by_side(study: Study, configs: list[tuple[dict, TrainConfig]],
+                        progress: Callable[[str], None] | None) -> None:
+    """With `study.run_workers` > 1: train the runs the store lacks in worker processes first
+    (parallel_runs), so that `run_all`'s loop only loads them."""
+    if study.run_workers <= 1:
+        return
+    from .parallel_runs import train_side_by_side
+
+    if not all(_prepared_for(study, config) for _, config in configs):
+        prepare_data(study)
+    bound = [study.bind(config) for _, config in configs]
+    train_side_by_side(study.store, study.runtime, bound, study.run_workers, progress=progress)
 
 
 def load_all(study: Study, configs: Iterable[tuple[dict, TrainConfig]]) -> tuple[pd.DataFrame, list[TrainConfig]]:

@@ -43,6 +43,7 @@ class Params:
     device: str = param("auto", "auto | cpu | cuda")
     seed: int = param(0, "seeds data generation, initialisation, shuffling and augmentation")
     dry_run: bool = param(False, "the profile's settings but a few steps per training (checks a code path)")
+    workers: int | None = param(None, "trainings side by side, one thread each; None: 2 for mini on a CPU, else 1")
 
     @classmethod
     def from_globals(cls, namespace: Mapping[str, Any], setup: set[str]):
@@ -71,7 +72,7 @@ class Params:
     @property
     def study(self) -> Study:
         return Study(profile=self.profile, data_root=self.data_root, results_dir=self.results_dir,
-                     device=self.device, seed=self.seed, dry_run=self.dry_run)
+                     device=self.device, seed=self.seed, dry_run=self.dry_run, workers=self.workers)
 
 
 def parameters_cell(cls: type[Params]) -> str:

@@ -32,7 +32,8 @@ def notebook_dir() -> Path:
 
 def run_series(profile: str, *, data_root: str | None = None, results_dir: str | None = None,
                runs_dir: str = "runs", device: str = "auto", dry_run: bool = False,
-               only: list[str] | None = None, kernel: str = "python3", progress: bool = True) -> list[Path]:
+               only: list[str] | None = None, kernel: str = "python3", progress: bool = True,
+               workers: int | None = None) -> list[Path]:
     """Execute the notebooks (all, or `only`) with papermill; returns the executed copies."""
     import papermill
 
@@ -44,7 +45,7 @@ def run_series(profile: str, *, data_root: str | None = None, results_dir: str |
     out_dir = Path(runs_dir) / tag
     out_dir.mkdir(parents=True, exist_ok=True)
     params = {"profile": profile, "data_root": data_root, "results_dir": results_dir, "device": device,
-              "dry_run": dry_run}
+              "dry_run": dry_run, "workers": workers}
     done = []
     for name in NOTEBOOKS:
         if only and name not in only:
@@ -176,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="maintainers: strip notebooks/, keeping the checked cells' outputs from EXECUTED_DIR")
     parser.add_argument("--write-parameter-cells", action="store_true",
                         help="maintainers: regenerate the notebooks' parameters cells from paperlib/params.py")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="trainings of a notebook side by side, one thread each (default: 2 for mini on a CPU, "
+                             "else 1); never changes which runs are trained")
     parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help=f"a subset of: {', '.join(NOTEBOOKS)}")
     args = parser.parse_args(argv)
     if args.write_parameter_cells:
@@ -190,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         return print_plan(args.profile, data_root=args.data_root, dry_run=args.dry_run, export=args.export_configs)
     try:
         run_series(args.profile, data_root=args.data_root, results_dir=args.results, runs_dir=args.runs,
-                   device=args.device, dry_run=args.dry_run, only=args.only, progress=sys.stderr.isatty())
+                   device=args.device, dry_run=args.dry_run, only=args.only, progress=sys.stderr.isatty(),
+                   workers=args.workers)
     except Exception as err:  # papermill's PapermillExecutionError names the failing cell
         print(f"paperlib reproduce: {type(err).__name__}: {err}", file=sys.stderr)
         return 1

@@ -135,7 +135,8 @@ def test_cli_dispatch(capsys):
 @pytest.mark.slow
 def test_a_notebook_on_its_own_trains_what_it_starts_from(tmp_path):
     """SVD alone: prepares the data, pretrains, trains the parallel adapters it compresses, then itself."""
-    study = ex.Study(profile="smoke", data_root=str(tmp_path / "data"), results_dir=str(tmp_path / "results"))
+    study = ex.Study(profile="smoke", data_root=str(tmp_path / "data"), results_dir=str(tmp_path / "results"),
+                     workers=1)  # the serial path (its progress messages)
     messages = []
     frame = ex.run_all(study, ex.svd_plan(study, targets=["dtd", "svhn"]), progress=messages.append)
     assert list(frame["domain"]) == ["dtd", "svhn"] and frame["accuracy"].notna().all()

@@ -1,0 +1,70 @@
+"""Trainings side by side (paperlib.parallel_runs): the same records as the serial path."""
+
+import hashlib
+
+import pytest
+
+from paperlib import experiments as ex
+from paperlib.config import get_profile
+from paperlib.parallel_runs import default_workers, missing_runs
+from paperlib.params import Params
+
+
+def _plan(study):
+    """Pretraining, two parallel adapters and their joint SVD: five runs, three levels deep."""
+    return ex.svd_plan(study, targets=["dtd", "svhn"])
+
+
+def _comparable(study, config):
+    """What must not depend on how many workers trained the run: metrics, per-epoch losses and
+    accuracies (not their seconds), parameter counts, and the weights file's bytes."""
+    record = study.store.load(config)
+    history = [{k: v for k, v in entry.items() if k != "seconds"} for entry in record["history"]]
+    weights = hashlib.sha256(study.store.weights_path(config).read_bytes()).hexdigest()
+    return record["run_id"], record["metrics"], history, record["parameters"], weights
+
+
+def test_two_workers_store_the_records_of_the_serial_path(tmp_path):
+    data = str(tmp_path / "data")
+    serial = ex.Study(profile="smoke", data_root=data, results_dir=str(tmp_path / "serial"), device="cpu", workers=1)
+    side = ex.Study(profile="smoke", data_root=data, results_dir=str(tmp_path / "side"), device="cpu", workers=2)
+    expected = ex.run_all(serial, _plan(serial), progress=None)
+    messages = []
+    got = ex.run_all(side, _plan(side), progress=messages.append)
+
+    assert list(got["run_id"]) == list(expected["run_id"])
+    columns = sorted(set(expected.columns) - {"wall_time_s"})  # a loaded record's metrics come key-sorted
+    assert got[columns].equals(expected[columns])
+    every_run = list(missing_runs(ex.ResultStore(tmp_path / "empty"), [side.bind(c) for _, c in _plan(side)]).values())
+    assert len(every_run) == 5
+    for config in every_run:
+        assert _comparable(side, config) == _comparable(serial, config)
+    # one line when a run starts and one when it is done, numbered against all five
+    assert sum("started" in m for m in messages) == 5 and sum("done" in m for m in messages) == 5
+    assert all(m.startswith("[") and "/5]" in m for m in messages)
+    # stored now: a second call trains nothing
+    assert ex.run_all(side, _plan(side), progress=messages.append)["run_id"].tolist() == list(got["run_id"])
+    assert len(messages) == 10
+
+
+def test_missing_runs_lists_upstream_runs_first_and_once(tmp_path):
+    study = ex.Study(profile="smoke", results_dir=str(tmp_path))
+    plan = [c for _, c in _plan(study)]
+    order = list(missing_runs(study.store, plan).values())
+    assert len(order) == len({c.run_id for c in order}) == 5
+    assert order[0].method == "scratch"
+    position = {c.run_id: i for i, c in enumerate(order)}
+    for config in order:
+        assert all(position[source.run_id] < position[config.run_id] for source in config.upstream)
+
+
+def test_workers_are_runtime_not_spec():
+    assert default_workers(get_profile("mini"), "cpu") == 2
+    assert default_workers(get_profile("smoke"), "cpu") == 1  # 3-step trainings: workers cost more than they save
+    assert default_workers(get_profile("full"), "cpu") == 1
+    assert default_workers(get_profile("mini"), "cuda") == 1
+    one, two = ex.Study(profile="smoke", workers=1), ex.Study(profile="smoke", workers=2)
+    assert [c.run_id for _, c in _plan(one)] == [c.run_id for _, c in _plan(two)]
+    assert Params.from_dict({"workers": 3}).study.run_workers == 3
+    with pytest.raises(ValueError, match="workers"):
+        ex.Study(workers=0)
