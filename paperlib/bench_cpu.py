@@ -1,7 +1,7 @@
 """CPU variants of a training step for `paperlib bench` (issue 12): thread count, channels_last
 and torch.compile (inductor), each against the eager step of the same method.
 
-All variants of a method are timed in turns (`bench._timed`), so each ratio "<variant>/eager" is
+All variants of a method are timed in turns (`bench_core._timed`), so each ratio "<variant>/eager" is
 a median of per-round ratios taken under the same load. torch.compile is judged by its cost per
 training: compile_s (its first step less a compiled step) against gain_per_step_s (eager step
 less compiled step); break_even_steps = compile_s / gain_per_step_s, null when it gains nothing.
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from .bench import FUSED, Plan, Setting, _paired_ratio, _timed, base_method, build_model, log, make_train_step
+from .bench_core import FUSED, Plan, Setting, _paired_ratio, _timed, base_method, build_model, log, make_train_step
 
 CPU_VARIANTS = {  # name -> (torch threads: None = the run's, channels_last, torch.compile)
     "eager": (None, False, False),
@@ -84,7 +84,7 @@ def bench_cpu_variants(setting: Setting, plan: Plan, methods=("finetune", FUSED)
 
 
 def cpu_variants_markdown(r: dict) -> list[str]:
-    """The CPU variants table of `bench.bench_markdown`."""
+    """The CPU variants table of `bench_report.bench_markdown`."""
     out = ["| setting | method / variant | images/s | step / eager | first step (s) | compile (s) "
            "| break-even steps |", "|---|---|--:|--:|--:|--:|--:|"]
     for e in r["settings"].values():
