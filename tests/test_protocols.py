@@ -173,3 +173,17 @@ def test_record_holds_last_and_best_on_validation(tmp_path):
     plain = run_or_load(config.replace(eval_splits=("test",), epochs=1), ResultStore(tmp_path),
                         Runtime(device="cpu"), loader=random_loader())
     assert plain["metrics_best"] is None and "val_acc" not in plain["history"][0]
+
+
+def test_budget_csv_is_written_from_the_plans(tmp_path):
+    import pandas as pd
+
+    from paperlib.budget import BUDGET_COLUMNS, write_budget_csv
+
+    study = ex.Study(profile="mini")
+    path = write_budget_csv(study, tmp_path, balanced_labels("mini"))
+    frame = pd.read_csv(path)
+    assert path.name == "budget_mini.csv" and tuple(frame.columns) == BUDGET_COLUMNS
+    assert set(frame.experiment) == {"table1", "transfer"}
+    assert set(ex.TABLE1_ROWS) | {"Parallel SVD"} == set(frame[frame.experiment == "table1"].row)
+    assert (frame.sgd_steps > 0).all()
