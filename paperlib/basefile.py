@@ -48,7 +48,9 @@ def export_from_store(study, out: str | os.PathLike) -> dict[str, Any]:
     from . import experiments as ex
     from .model_io import load_model
 
-    config = study.bind(ex.pretrain_config(study))  # the id run_all stored it under (data bound)
+    config = ex.pretrain_config(study)
+    if study.prepared():  # the store keys runs by their data's identity (none before the data is prepared)
+        config = study.bind(config)
     profile, results_dir = study.profile, study.results_dir
     weights = study.store.weights_path(config)
     if not weights.is_file():

@@ -14,17 +14,21 @@ Defaults are the authors' (docs/authors_code.md, "Training"): SGD, lr 0.1, momen
 120 epochs with lr x0.1 at epoch 80 and x0.01 at 100 (stored as fractions of the epochs so a
 shorter profile keeps the shape of the schedule).
 
-Weight decay (the choices this reproduction makes):
+Weight decay: the authors' effective values (docs/authors_code.md, "Weight decay in the
+authors' code"), which are not their flags' face values: their SGD overwrites the decay inside the
+parameter loop with the one of the last 4-d tensor it met, so every BN and classifier takes the
+decay of the convolution trained before it.
 - adapters (1x1 alpha, or gamma_t after joint SVD): per domain, paper sec. 4.1: 0.002 for
   aircraft, dtd, vgg-flowers; 0.0005 for omniglot, daimlerpedcls, ucf101; 0.0001 for cifar100,
   gtsrb, svhn. imagenet12 (not given by the paper; only used when pretraining a network with
   series adapters in it) gets 0.0001: it is the largest training set, and the paper's rule is
   "the larger the set, the smaller the decay".
-- everything else that trains (BNs, classifiers; the 3x3 convolutions when training from
-  scratch or finetuning): `weight_decay` = 5e-4, the value of the authors' commands
-  (`--wd 5.`, i.e. 5 x 1e-4, for their scratch / finetuning / adapter runs). Their code applied
-  1e-4 to the 3x3 convolutions (`--wd3x3 1.`): set `shared_weight_decay=1e-4` to follow it;
-  by default (None) the 3x3 convolutions use `weight_decay` too.
+- 3x3 convolutions (scratch, finetune): `shared_weight_decay` = 1e-4 (their `--wd3x3 1.`).
+- BNs and classifiers (`norm_head_decay="authors"`): the 3x3 decay when the 3x3 convolutions train
+  (scratch, finetune), else the domain's adapter decay when its adapters train (series, parallel,
+  svd), else `weight_decay` = 5e-4 (their `--wd 5.`, what a run that trains no 4-d tensor gets:
+  bn). `norm_head_decay="weight_decay"` gives every BN and classifier `weight_decay` (this
+  project's earlier rule; not the authors').
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from .models import METHODS, PLACEMENTS
 SPLITS = ("train", "val", "trainval", "test")
 DEVICES = ("auto", "cpu", "cuda")  # or "cuda:N"
 ADAPTERS = ("series", "parallel")
+NORM_HEAD_DECAYS = ("authors", "weight_decay")
 
 
 def paper_adapter_weight_decay() -> dict[str, float]:
@@ -218,8 +223,12 @@ class TrainConfig:
     momentum: float = 0.9
     milestones: tuple[float, ...] = (80 / 120, 100 / 120)  # fractions of `epochs`
     lr_decay: float = 0.1  # lr factor at each milestone
-    weight_decay: float = 5e-4  # BNs, classifiers (and 3x3 convs unless shared_weight_decay)
-    shared_weight_decay: float | None = None  # 3x3 convs; None -> weight_decay
+    # a run that continues a schedule begun by its upstream run (svd after its parallel runs):
+    schedule_epochs: int | None = None  # length of the schedule the milestones refer to; None -> epochs
+    schedule_start: int = 0  # the schedule's epoch this run starts at (its lr starts decayed accordingly)
+    weight_decay: float = 5e-4  # BNs, classifiers when no 4-d tensor trains (see norm_head_decay)
+    shared_weight_decay: float | None = 1e-4  # 3x3 convs (authors' --wd3x3 1.); None -> weight_decay
+    norm_head_decay: str = "authors"  # BNs, heads: "authors" (module docstring) or "weight_decay"
     adapter_weight_decay: tuple[tuple[str, float], ...] = ()  # per-domain overrides of the paper's
     # data
     crop: int | None = None  # train/test crop; None -> 8/9 of the side, a multiple of 8 (64 of 72)
@@ -297,6 +306,12 @@ class TrainConfig:
                 raise ValueError(f"{key} must be in (0, 1], got {getattr(self, key)}")
         if any(not 0.0 <= m <= 1.0 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
             raise ValueError(f"milestones must be increasing fractions of the epochs in [0, 1], got {self.milestones}")
+        if self.norm_head_decay not in NORM_HEAD_DECAYS:
+            raise ValueError(f"unknown norm_head_decay {self.norm_head_decay!r}; valid: {', '.join(NORM_HEAD_DECAYS)}")
+        schedule = self.schedule_epochs if self.schedule_epochs is not None else self.epochs
+        if self.schedule_start < 0 or self.schedule_start + self.epochs > schedule:
+            raise ValueError(f"schedule_start {self.schedule_start} + epochs {self.epochs} must fit in the "
+                             f"schedule's {schedule} epochs")
         if self.crop is not None and self.crop < 1:
             raise ValueError(f"crop must be None or >= 1, got {self.crop}")
         decays = [self.weight_decay, *(v for _, v in self.adapter_weight_decay)]
@@ -375,8 +390,23 @@ class TrainConfig:
         return overrides[domain] if domain in overrides else paper_adapter_weight_decay()[domain]
 
     def milestone_epochs(self) -> list[int]:
-        """The milestones in epochs (80 and 100 of 120); a repeated epoch decays twice there."""
-        return [int(round(m * self.epochs)) for m in self.milestones]
+        """The milestones in this run's epochs (80 and 100 of 120); a repeated epoch decays twice
+        there. A run continuing a schedule (schedule_start > 0) gets those still ahead of it."""
+        schedule = self.schedule_epochs if self.schedule_epochs is not None else self.epochs
+        at = [int(round(m * schedule)) for m in self.milestones]
+        if self.schedule_start == 0:
+            return at
+        return [e - self.schedule_start for e in at if e > self.schedule_start]
+
+    @property
+    def initial_lr(self) -> float:
+        """The learning rate of this run's first epoch: `lr`, decayed once per milestone the
+        schedule passed before `schedule_start` (the schedule continues, it does not restart)."""
+        if self.schedule_start == 0:
+            return self.lr
+        schedule = self.schedule_epochs if self.schedule_epochs is not None else self.epochs
+        passed = sum(int(round(m * schedule)) <= self.schedule_start for m in self.milestones)
+        return self.lr * self.lr_decay ** passed
 
 
 # ---------------------------------------------------------------- strict typing

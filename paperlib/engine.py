@@ -37,11 +37,12 @@ from tqdm import tqdm
 
 from . import checkpoint as ckpt
 from .compress import compress_jointly
+from .decay import norm_head_decays, param_groups
 from .config import Runtime, TrainConfig
 from .data import DomainSpec, DomainSplit, augment_batch, load_split
 from .distributed import AllReduceBatchNorm2d, Group, describe_device, init_distributed, resolve_device, swap_batchnorm
 from .model_io import init_from_pretrained, load_model
-from .models import ModelConfig, ResNet26, freeze_norm_statistics, parameter_roles, set_trainable
+from .models import ModelConfig, ResNet26, freeze_norm_statistics, set_trainable
 from .run_data import RunData, crop_side, input_spec, load_run_data
 
 Loader = Callable[[str, str], DomainSplit]  # (domain, split) -> DomainSplit
@@ -67,6 +68,9 @@ class TrainResult:
     world_size: int = 1
     rank: int = 0
     resumed_from_epoch: int | None = None
+    # the same splits with the weights of the epoch best on validation (None: no val split evaluated)
+    metrics_best: dict[str, dict[str, float | None]] | None = None
+    best_epoch: int | None = None
 
 
 # ---------------------------------------------------------------- one step
@@ -129,21 +133,24 @@ def train(config: TrainConfig, runtime: Runtime | None = None, *, loader: Loader
     try:
         data = load_run_data(config, loader or (lambda d, s: load_split(runtime.data_dir, d, s)), device)
         model = _trainable_model(config, data, device, group, _weight_files(config, pretrained))
-        optimizer = torch.optim.SGD(param_groups(model, config), lr=config.lr, momentum=config.momentum)
+        optimizer = torch.optim.SGD(param_groups(model, config), lr=config.initial_lr, momentum=config.momentum)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, config.milestone_epochs(), config.lr_decay)
-        start_epoch, history, elapsed, resumed = _resume(checkpoint, config, model, optimizer, scheduler)
+        start_epoch, history, elapsed, resumed, best = _resume(checkpoint, config, model, optimizer, scheduler)
         loop = _Loop(config, runtime, model, _wrap(model, config, runtime, group, device), optimizer, scheduler,
                      data, device, group, checkpoint)
+        loop.best = best
         for epoch in range(start_epoch, config.epochs):
             elapsed += loop.run_epoch(epoch, history, elapsed)
         t0 = time.perf_counter()
         if group.world > 1 and config.sync_bn:
             swap_batchnorm(model, nn.BatchNorm2d)  # plain BNs again: the returned model is ordinary
         metrics, predictions = _evaluate_all(config, model, data)
+        metrics_best = _evaluate_best(config, model, data, loop.best)
         elapsed += time.perf_counter() - t0
         return TrainResult(config=config, model=model.cpu(), metrics=metrics, predictions=predictions,
                            history=history, wall_time_s=elapsed, device=describe_device(device, group.world),
-                           world_size=group.world, rank=group.rank, resumed_from_epoch=resumed)
+                           world_size=group.world, rank=group.rank, resumed_from_epoch=resumed,
+                           metrics_best=metrics_best, best_epoch=loop.best["epoch"] if loop.best else None)
     finally:
         if group.owns and dist.is_initialized():
             dist.destroy_process_group()
@@ -178,18 +185,22 @@ def _trainable_model(config: TrainConfig, data: RunData, device: torch.device, g
 
 
 def _resume(checkpoint, config: TrainConfig, model: nn.Module, optimizer,
-            scheduler) -> tuple[int, list, float, int | None]:
-    """(first epoch, history, elapsed seconds, resumed-from epoch) from the last checkpoint of this very run."""
+            scheduler) -> tuple[int, list, float, int | None, dict | None]:
+    """(first epoch, history, elapsed seconds, resumed-from epoch, best-on-validation state) from
+    the last checkpoint of this very run."""
     state = ckpt.load_checkpoint(checkpoint) if checkpoint is not None else None
     if state is None:
-        return 0, [], 0.0, None
+        return 0, [], 0.0, None, None
     if state["config"] != config.to_json():
         raise ValueError(f"checkpoint {checkpoint} belongs to another run; delete it or change the path")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     ckpt.load_scheduler_state(scheduler, state["scheduler"])
     epoch = int(state["epoch"])
-    return epoch, json.loads(state["history"]), float(state["elapsed"]), epoch
+    best = state.get("best")
+    if best is not None:
+        best = {"epoch": int(best["epoch"]), "score": float(best["score"]), "model": best["model"]}
+    return epoch, json.loads(state["history"]), float(state["elapsed"]), epoch, best
 
 
 def _wrap(model: ResNet26, config: TrainConfig, runtime: Runtime, group: Group, device: torch.device) -> nn.Module:
@@ -222,6 +233,7 @@ class _Loop:
     device: torch.device
     group: Group
     checkpoint: str | os.PathLike | None
+    best: dict | None = None  # {"epoch", "score": mean val %, "model": CPU state dict} of the best epoch
 
     def __post_init__(self) -> None:
         config, group = self.config, self.group
@@ -276,14 +288,38 @@ class _Loop:
         bar.close()
         self.scheduler.step()
         seconds = time.perf_counter() - t0
-        history.append({"epoch": epoch + 1, "lr": lr, "steps": steps, "seconds": round(seconds, 3), **log.summary()})
+        entry = {"epoch": epoch + 1, "lr": lr, "steps": steps, "seconds": round(seconds, 3), **log.summary()}
+        val = self.validate()
+        if val:
+            entry["val_acc"] = val
+            score = sum(val.values()) / len(val)
+            if self.best is None or score > self.best["score"]:  # ties keep the earlier epoch
+                state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+                self.best = {"epoch": epoch + 1, "score": score, "model": state}
+        history.append(entry)
         if self.checkpoint is not None and group.main:  # atomic: everything the next epoch depends on
             ckpt.save_checkpoint(self.checkpoint, {
                 "config": config.to_json(), "epoch": epoch + 1, "step": (epoch + 1) * steps,
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": ckpt.scheduler_state(self.scheduler), "history": json.dumps(history),
-                "elapsed": elapsed + seconds})
+                "elapsed": elapsed + seconds, "best": self.best})
         return seconds
+
+    def validate(self) -> dict[str, float]:
+        """Top-1 (%) on the val split of every domain that evaluates one (paper: the authors keep
+        the epoch best on validation); {} when the run evaluates no val split. Its time is not in
+        the epoch's "seconds" (training only, comparable with the bench)."""
+        out = {}
+        for (d, split_name), split in self.data.eval_sets.items():
+            if split_name != "val":
+                continue
+            acc, _, _ = evaluate(self.model, split, crop=crop_side(self.config, split),
+                                 batch_size=self.config.eval_batch_size, limit_batches=self.config.eval_limit_batches,
+                                 amp=self.config.amp, channels_last=self.config.channels_last,
+                                 spec=input_spec(d, self.config.source_domain))
+            if acc is not None:
+                out[d] = acc
+        return out
 
 
 def _evaluate_all(config: TrainConfig, model: ResNet26, data: RunData) -> tuple[dict, dict]:
@@ -303,6 +339,20 @@ def _evaluate_all(config: TrainConfig, model: ResNet26, data: RunData) -> tuple[
                                   channels_last=config.channels_last, spec=input_spec(d, config.source_domain))
         metrics[d][s], predictions[d][s] = acc, (ids, pred)
     return metrics, predictions
+
+
+def _evaluate_best(config: TrainConfig, model: ResNet26, data: RunData, best: dict | None) -> dict | None:
+    """The eval splits' top-1 with the best-on-validation weights (the final weights are restored
+    afterwards); None when no epoch was validated."""
+    if best is None:
+        return None
+    last = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best["model"])
+    try:
+        metrics, _ = _evaluate_all(config, model, data)
+    finally:
+        model.load_state_dict(last)
+    return metrics
 
 
 # ---------------------------------------------------------------- evaluation
@@ -367,31 +417,6 @@ def build_model(config: TrainConfig, num_classes: Mapping[str, int], *,
     return model
 
 
-def param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
-    """The trainable parameters in SGD groups by weight decay: "adapter:<domain>" (the paper's
-    per-domain decay), "shared" (3x3 convs: shared_weight_decay or weight_decay) and "other"
-    (BNs, heads: weight_decay). Each group carries the names of its parameters."""
-    roles = parameter_roles(model)
-    shared_decay = config.weight_decay if config.shared_weight_decay is None else config.shared_weight_decay
-    groups: dict[str, dict] = {}
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        role, d = roles[name]
-        if role == "adapter":
-            key, decay = f"adapter:{d}", config.adapter_decay(d)
-        elif role in ("shared", "basis"):
-            key, decay = "shared", shared_decay
-        else:
-            key, decay = "other", config.weight_decay
-        group = groups.setdefault(key, {"params": [], "names": [], "weight_decay": decay, "group": key})
-        group["params"].append(p)
-        group["names"].append(name)
-    if not groups:
-        raise ValueError(f"method {config.method!r} leaves nothing to train in this model")
-    return list(groups.values())
-
-
 class _LossLog:
     """Losses and correct counts stay on the device; `check` reads them in one transfer (averaged
     over processes) and raises NonFiniteLossError at the first NaN / inf."""
@@ -430,5 +455,5 @@ class _LossLog:
                 "train_acc": {d: 100.0 * self.correct[d] / max(1, self.seen[d]) for d in self.loss}}
 
 
-__all__ = ["train", "evaluate", "make_batch", "train_step", "build_model", "param_groups", "TrainResult",
+__all__ = ["train", "evaluate", "make_batch", "train_step", "build_model", "param_groups", "norm_head_decays", "TrainResult",
            "NonFiniteLossError", "Loader"]

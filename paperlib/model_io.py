@@ -63,7 +63,10 @@ def _is_adapter_buffer(name: str) -> bool:
 
 def transfer_from(source: ResNet26, target: ResNet26, *, source_domain: str) -> None:
     """Initialise every target domain from a (pretrained) source: shared convs copied by name,
-    each target domain's BNs (and adapters, when both have them) copied from `source_domain`."""
+    each target domain's BNs (a series adapter's BN1 included) copied from `source_domain`. The
+    adapters' 1x1 weights are not copied: they keep the target's fresh init (He by default), as
+    the authors' code restarts the series adapters of a series-pretrained network
+    (docs/authors_code.md, "Adapters")."""
     state = source.state_dict()
     renamed: dict[str, torch.Tensor] = {}
     for name, tensor in state.items():
@@ -75,7 +78,8 @@ def transfer_from(source: ResNet26, target: ResNet26, *, source_domain: str) -> 
         else:
             renamed[name] = tensor
     # heads are per task and never transferred; adapters absent from the source keep their init
-    keep = {k: v for k, v in renamed.items() if ".heads." not in k}
+    roles = {_canonical(k): role for k, (role, _) in parameter_roles(target).items()}
+    keep = {k: v for k, v in renamed.items() if ".heads." not in k and roles.get(_canonical(k)) != "adapter"}
     load_matching(target, keep, ignore_missing=("adapter", "basis", "head"))
 
 

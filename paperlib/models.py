@@ -46,7 +46,7 @@ class ModelConfig:
 
     adapter: None (BN-only / finetuning), "series" or "parallel".
     placement: "all" (stem and every conv), "early" / "mid" / "late" (stage 1 / 2 / 3 only),
-        "half" (second conv of each block only), as Table 1 (sec. 4.1).
+        "half" (the stem and the second conv of each block, the authors' proj='01'), as Table 1 (sec. 4.1).
     dropout: p of dropout2d before the second parallel adapter of each block (sec. 3.3, 4.1).
     """
 
@@ -138,8 +138,8 @@ class ResNet26(nn.Module):
             # position: "stem" or "<stage>.<block>.<1|2>"
             if mode is None or where == "all":
                 return mode
-            if position == "stem":
-                return None
+            if position == "stem":  # the authors' half (proj='01') keeps the stem's adapter: their stem always has one
+                return mode if where == "half" else None
             stage, _, which = position.split(".")
             if where == "half":
                 return mode if which == "2" else None

@@ -351,6 +351,10 @@ def write_outputs(study: ex.Study, beside: pd.DataFrame, figure, claims_table: p
     written = [write_text(out / f"table1_{profile}.md", table_md),
                write_text(out / f"table1_{profile}.csv", beside.to_csv(index=False)),
                save_figure(figure, out / f"fig4_{profile}.png"), save_figure(figure, out / f"fig4_{profile}.pdf")]
+    if study.prepared():  # what each number cost, in SGD steps (from the plans and the cache's train labels)
+        from .budget import write_budget_csv
+
+        written.append(write_budget_csv(study, out))
     if profile == "mini" and Path(readme).is_file():
         block = (f"{table_md}\n![Figure 4, mini profile](figures/fig4_mini.png)\n\n"
                  f"Claims of the paper and what the mini run shows:\n\n{markdown_table(claims_table)}\n")

@@ -183,8 +183,11 @@ class ResultStore:
 def make_record(config: TrainConfig, *, model: torch.nn.Module, metrics: Mapping[str, Mapping[str, float | None]],
                 history: list[dict], wall_time_s: float, device: str, world_size: int = 1,
                 resumed_from_epoch: int | None = None, files: Mapping[str, str] | None = None,
-                runtime: Runtime | None = None) -> dict:
-    """The JSON record of a finished run (the runtime is kept for information, not identity)."""
+                runtime: Runtime | None = None, metrics_best: Mapping[str, Mapping[str, float | None]] | None = None,
+                best_epoch: int | None = None) -> dict:
+    """The JSON record of a finished run (the runtime is kept for information, not identity).
+    "metrics" are the last epoch's; "metrics_best" the same splits with the weights of the epoch
+    best on validation ("best_epoch"), None when the run evaluated no val split."""
     return {
         "format": RECORD_FORMAT,
         "run_id": config.run_id,
@@ -192,6 +195,8 @@ def make_record(config: TrainConfig, *, model: torch.nn.Module, metrics: Mapping
         "config": config.to_dict(),
         "runtime": dataclasses.asdict(runtime) if runtime is not None else None,
         "metrics": {d: dict(splits) for d, splits in metrics.items()},
+        "metrics_best": None if metrics_best is None else {d: dict(splits) for d, splits in metrics_best.items()},
+        "best_epoch": best_epoch,
         "parameters": {"model": count_parameters(model),
                        "per_domain": {d: count_parameters(model, [d]) for d in config.domains}},
         "history": history,

@@ -59,7 +59,7 @@ def _run_or_load(config: TrainConfig, store: ResultStore, runtime: Runtime, *, l
     record = make_record(config, model=result.model, metrics=result.metrics, history=result.history,
                          wall_time_s=result.wall_time_s, device=result.device, world_size=result.world_size,
                          resumed_from_epoch=result.resumed_from_epoch, files=store.file_names(config),
-                         runtime=runtime)
+                         runtime=runtime, metrics_best=result.metrics_best, best_epoch=result.best_epoch)
     if result.rank == 0:
         save_model(store.weights_path(config), result.model, config)
         store.save_predictions(config, result.predictions)

@@ -63,7 +63,8 @@ def test_placement_puts_adapters_only_in_its_stage(placement, stages):
 def test_half_placement_adapts_second_conv_only():
     model = ResNet26.build([("a", 3)], adapter="parallel", placement="half", **TINY)
     names = [n for n, _ in model.named_parameters() if ".adapters." in n]
-    assert len(names) == 12 and all(".unit2." in n for n in names)
+    # the authors' proj='01': the second conv of each block, and the stem (their stem always has one)
+    assert len(names) == 13 and all(".unit2." in n or n.startswith("stem.") for n in names)
 
 
 @pytest.mark.parametrize("adapter", [None, "series", "parallel"])

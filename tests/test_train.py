@@ -179,11 +179,13 @@ def test_weight_decay_per_group():
     for n, p in model.named_parameters():
         p.requires_grad_(n in names)
     groups = {g["group"]: g for g in param_groups(model, config)}
-    assert set(groups) == {"adapter:aircraft", "adapter:cifar100", "adapter:omniglot", "other"}
+    domains = ("aircraft", "cifar100", "omniglot")
+    assert set(groups) == {f"{kind}:{d}" for kind in ("adapter", "norm_head") for d in domains}
     assert groups["adapter:aircraft"]["weight_decay"] == 0.002  # paper sec. 4.1
     assert groups["adapter:omniglot"]["weight_decay"] == 0.0005
     assert groups["adapter:cifar100"]["weight_decay"] == 0.0001
-    assert groups["other"]["weight_decay"] == 5e-4
+    for d in domains:  # the authors' sgd.py: BNs and heads take the decay of the adapter before them
+        assert groups[f"norm_head:{d}"]["weight_decay"] == groups[f"adapter:{d}"]["weight_decay"]
     roles = parameter_roles(model)
     for key, group in groups.items():
         for name in group["names"]:
@@ -192,7 +194,7 @@ def test_weight_decay_per_group():
             if role == "adapter":
                 assert key == f"adapter:{d}"
             else:
-                assert role in ("norm", "head")
+                assert role in ("norm", "head") and key == f"norm_head:{d}"
     # overrides, and the shared 3x3 convolutions when they train
     config = tiny(method="finetune", domains=("aircraft",), adapter="parallel", shared_weight_decay=1e-4,
                   adapter_weight_decay={"aircraft": 0.01})
@@ -215,7 +217,7 @@ def test_weight_decay_reaches_the_optimizer(loader, monkeypatch):
 
     monkeypatch.setattr(torch.optim.SGD, "__init__", spy)
     train(tiny(method="series", domains=("dtd",), epochs=1, eval_splits=()), CPU, loader=loader)
-    assert captured["groups"] == {"adapter:dtd": 0.002, "other": 5e-4}
+    assert captured["groups"] == {"adapter:dtd": 0.002, "norm_head:dtd": 0.002}
 
 
 def test_non_finite_loss_names_step_domain_and_lr_and_keeps_the_checkpoint(loader, tmp_path, monkeypatch):

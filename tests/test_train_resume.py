@@ -85,6 +85,8 @@ def test_sigkilled_run_resumes_to_the_same_result(tmp_path):
 
     # 4. same metrics, history (losses, accuracies, lr) and weights, exactly
     assert resumed["metrics"] == clean["metrics"]
+    assert resumed["metrics_best"] == clean["metrics_best"] and resumed["best_epoch"] == clean["best_epoch"]
+    assert clean["metrics_best"] is not None and all("val_acc" in e for e in clean["history"])
     strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
     assert strip(resumed["history"]) == strip(clean["history"])
     a, _ = load_weights(killed_store.weights_path(config))
