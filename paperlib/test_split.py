@@ -27,13 +27,26 @@ def results_dir(study: ex.Study) -> Path:
     return study.store.root
 
 
-def write_submissions(study: ex.Study) -> dict[str, tuple[Path, SubmissionReport]]:
-    """One submission per Table 1 row under `study.submissions_dir`, each checked against the
-    test split of the study's data: {row: (path, report)}. Reads the store, never trains; empty
-    where the profile's test labels are released."""
+def _bound_rows(study: ex.Study) -> dict[str, list]:
     from .series import submission_rows
 
-    rows = {row: [study.bind(c) for c in configs] for row, configs in submission_rows(study).items()}
+    return {row: [study.bind(c) for c in configs] for row, configs in submission_rows(study).items()}
+
+
+def incomplete_rows(study: ex.Study) -> dict[str, int]:
+    """{Table 1 row: how many of its test-phase trainings the store lacks}, for the rows that
+    cannot be submitted yet."""
+    missing = {row: sum(not study.store.exists(c) for c in configs) for row, configs in _bound_rows(study).items()}
+    return {row: n for row, n in missing.items() if n}
+
+
+def write_submissions(study: ex.Study) -> dict[str, tuple[Path, SubmissionReport]]:
+    """One submission per Table 1 row whose trainings are all stored, under
+    `study.submissions_dir`, each checked against the test split of the study's data:
+    {row: (path, report)}. Reads the store, never trains; empty where the profile's test labels
+    are released."""
+    incomplete = incomplete_rows(study)
+    rows = {row: configs for row, configs in _bound_rows(study).items() if row not in incomplete}
     if not rows:
         return {}
     paths = write_row_submissions(study.store, rows, study.submissions_dir)
@@ -46,6 +59,8 @@ def submissions_summary(study: ex.Study, written: Mapping[str, tuple[Path, Submi
     for row, (path, report) in written.items():
         verdict = "OK" if report.ok else f"{len(report.problems)} problem(s): " + "; ".join(report.problems[:3])
         lines.append(f"  {row:<24} {path.name:<28} {verdict}")
+    for row, n in incomplete_rows(study).items():
+        lines.append(f"  {row:<24} not written: {n} of its trainings are not in the store (run its notebook)")
     if written:
         lines.append("check one again before sending it: "
                      + check_command(next(iter(written.values()))[0], study.root))

@@ -100,3 +100,13 @@ def test_smoke_claims_use_its_own_test_table(tmp_path):
     table = pd.DataFrame({"model": ["Finetuning"], "mean": [1.0], "S": [1.0]})
     source = test_split.claims_source(study, table)
     assert source.split == "test" and source.table is table
+
+
+def test_rows_with_missing_trainings_are_listed_not_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(ex.Study, "bind", lambda self, config: config)  # no data to bind to: specs as planned
+    study = ex.Study("full", results_dir=str(tmp_path / "results"), dry_run=True)
+    assert set(test_split.incomplete_rows(study)) == set(submission_rows(study))
+    assert test_split.write_submissions(study) == {}
+    summary = test_split.submissions_summary(study, {})
+    assert "Parallel SVD" in summary and "not in the store" in summary
+    assert study.submissions_dir == tmp_path / "submissions"  # a dry run's store has its submissions beside it
