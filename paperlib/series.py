@@ -92,7 +92,8 @@ def notebook_plans(study: ex.Study, notebook: str, params: P.Params | None = Non
     parts = plans(study.in_phase(study.table_phase), params)
     if study.table_phase != "test" and notebook in TABLE1_PARTS:
         test = plans(study.in_phase("test"), params)
-        parts[TEST_PHASE] = [item for part in TABLE1_PARTS[notebook] for item in test[part]]
+        parts[TEST_PHASE] = [({**labels, "phase": "test"}, config) for part in TABLE1_PARTS[notebook]
+                             for labels, config in test[part]]
     return parts
 
 
