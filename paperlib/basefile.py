@@ -48,7 +48,7 @@ def export_from_store(study, out: str | os.PathLike) -> dict[str, Any]:
     from . import experiments as ex
     from .model_io import load_model
 
-    config = ex.pretrain_config(study)
+    config = study.bind(ex.pretrain_config(study))  # the stored run is named by its data too
     profile, results_dir = study.profile, study.results_dir
     weights = study.store.weights_path(config)
     if not weights.is_file():
