@@ -90,6 +90,33 @@ class Profile:
     data_root: str  # default folder holding decathlon-1.0/ (relative to the project root)
     limit_batches: int | None = None  # steps per epoch and eval batches (smoke, dry runs)
     eval_batch_size: int = 256
+    # False: the test split is released unlabelled (the Visual Decathlon; only the challenge's
+    # server scores it). The tables then show a validation phase (trained on train, evaluated on
+    # val) and the Table 1 rows are also trained on train+val to write the server's submissions.
+    test_labels: bool = True
+
+    @property
+    def table_split(self) -> str:
+        """The split whose accuracies the notebooks' tables show: `report_split`, or val where the
+        test labels are not released."""
+        return self.report_split if self.test_labels else "val"
+
+    @property
+    def table_title(self) -> str:
+        """What the tables' accuracies are, said wherever one is shown."""
+        if self.test_labels:
+            return f"{self.report_split} split"
+        return "validation split (trained on train, evaluated on val; not the test split)"
+
+    def phase(self, name: str) -> Profile:
+        """The profile's trainings of one phase: "test" (as the table says: trained on
+        `train_split`, evaluated on `eval_splits`), or "validation" (trained on train, evaluated
+        and reported on val)."""
+        if name == "test":
+            return self
+        if name != "validation":
+            raise ValueError(f"unknown phase {name!r}; valid: test, validation")
+        return dataclasses.replace(self, train_split="train", eval_splits=("val",), report_split="val")
 
     @property
     def cache_name(self) -> str:
@@ -128,7 +155,7 @@ def _profile_table() -> dict[str, Profile]:
                         width_factors=(0.5, 1.0, 2.5), class_fractions=(0.1, 0.25, 0.5, 1.0),
                         transfer_domains=("ucf101", "cifar100", "svhn"),
                         transfer_fractions=(0.05, 0.1, 0.25, 0.5, 1.0), few_fraction=0.125,
-                        uniform_decay=0.0005, mini_scale=None, data_root="data/decathlon"),
+                        uniform_decay=0.0005, mini_scale=None, data_root="data/decathlon", test_labels=False),
     }
 
 

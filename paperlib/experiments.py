@@ -10,6 +10,7 @@ lists what is missing. Which notebook runs which plans is declared once, in seri
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -57,9 +58,10 @@ class Study:
     seed: int = 0
     dry_run: bool = False
     workers: int | None = None  # trainings side by side (parallel_runs); None: by profile and device
+    phase: str = "test"  # "validation": trained on train, reported on val (config.Profile.phase)
 
     def __post_init__(self) -> None:
-        get_profile(self.profile)  # validates the name
+        get_profile(self.profile).phase(self.phase)  # validates the names
         if self.workers is not None and self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
 
@@ -72,7 +74,24 @@ class Study:
 
     @property
     def settings(self) -> Profile:
-        return get_profile(self.profile, dry_run=self.dry_run)
+        return get_profile(self.profile, dry_run=self.dry_run).phase(self.phase)
+
+    def in_phase(self, phase: str) -> Study:
+        """This study with its trainings in `phase` (config.Profile.phase)."""
+        return dataclasses.replace(self, phase=phase)
+
+    @property
+    def table_phase(self) -> str:
+        """The phase whose runs the tables show: validation where the test labels are not released."""
+        return "test" if self.settings.test_labels else "validation"
+
+    @property
+    def submissions_dir(self) -> Path:
+        """Where the evaluation server's files go: runs/<profile>/submissions in the project;
+        for a dry run with its own store (`paperlib reproduce --dry-run`), beside that store."""
+        if self.dry_run and self.results_dir:
+            return Path(self.results_dir).parent / "submissions"
+        return project_root() / "runs" / self.profile / "submissions"
 
     @property
     def root(self) -> Path:
@@ -148,7 +167,16 @@ def pretrain_config(study: Study, *, width_factor: float = 1.0, class_fraction: 
     s = study.settings
     return base_config(study, method="scratch", domains=(SOURCE,), adapter=adapter, epochs=s.pretrain_epochs,
                        width=s.width * width_factor, class_fraction=class_fraction, train_fraction=source_fraction,
-                       train_split="train", eval_splits=("val",))
+                       train_split="train", eval_splits=_source_eval_splits(s, width_factor, class_fraction,
+                                                                            source_fraction))
+
+
+def _source_eval_splits(s: Profile, width_factor: float, class_fraction: float,
+                        source_fraction: float = 1.0) -> tuple[str, ...]:
+    """val (the paper's ImageNet number); plus test for the networks of Table 1 where the test
+    labels are not released, so that every row's submission holds ImageNet's predictions."""
+    main_network = (width_factor, class_fraction, source_fraction) == (1.0, 1.0, 1.0)
+    return ("val",) if s.test_labels or not main_network else ("val", "test")
 
 
 def adapt_config(study: Study, method: str, domain: str, pretrained: TrainConfig, **fields) -> TrainConfig:
@@ -289,10 +317,17 @@ def _rows(study: Study, labels: dict, config: TrainConfig, record: dict) -> list
         best = (record.get("metrics_best") or {}).get(domain, {})
         acc.update({f"acc_best_{split}": (float("nan") if v is None else v) for split, v in best.items()})
         rows.append({**labels, "domain": domain, "method": config.method, **acc,
-                     "accuracy": _nan(metrics.get(study.settings.report_split if domain != SOURCE else "val")),
+                     "accuracy": _nan(metrics.get(_reported_split(study, config, domain))),
                      "params_adapter": counts.get("adapter"), "wall_time_s": record["wall_time_s"],
                      "run_id": record["run_id"]})
     return rows
+
+
+def _reported_split(study: Study, config: TrainConfig, domain: str) -> str:
+    """The profile's report split where the run evaluated it (a validation-phase run evaluates val
+    only); val for the source domain (the paper's ImageNet number)."""
+    split = study.settings.report_split
+    return split if domain != SOURCE and split in config.eval_splits else "val"
 
 
 def _nan(value: float | None) -> float:

@@ -16,6 +16,7 @@ from .checkpoint import atomic_write_bytes
 from .front import lora_claims
 from .models import ResNet26, count_parameters, multi_domain_size, round_multiplier
 from .score import BASELINE_ACCURACY, PAPER_COLUMNS, decathlon_score, paper_table1
+from .unlabelled import accuracy_pivot
 
 COLUMN_OF = {domain: column for column, domain in PAPER_COLUMNS.items()}  # imagenet12 -> ImNet
 
@@ -116,9 +117,10 @@ def table1(results: SeriesResults, *, classes: Mapping[str, int], width: float, 
     source = results.pretrain[results.pretrain["width_factor"].eq(1.0) & results.pretrain["class_fraction"].eq(1.0)]
     imnet = dict(zip(source["network"], source["accuracy"]))
     frames = pd.concat([results.table1, results.a_posteriori], ignore_index=True)
-    wide = frames.pivot_table(index="model", columns="domain", values="accuracy", aggfunc="first")
-    order = [r for r in (*ex.TABLE1_ROWS, "Parallel SVD", "Series (a posteriori)") if r in wide.index]
-    wide = wide.loc[order]
+    present = set(frames["model"]) if "model" in frames else set()
+    order = [r for r in (*ex.TABLE1_ROWS, "Parallel SVD", "Series (a posteriori)") if r in present]
+    # keeps a row whose accuracies are all unknown (an unlabelled split), where pivot_table drops it
+    wide = accuracy_pivot(frames, order=order, add_mean=False) if order else pd.DataFrame()
     wide[ex.SOURCE] = [imnet.get("series" if "Series" in r and "posteriori" not in r else "plain") for r in order]
     sizes = size_column(width, classes)
     out = pd.DataFrame({"model": order, "params_x": [sizes.get(r) for r in order]})
@@ -204,6 +206,8 @@ def claims(ours: pd.DataFrame, results: SeriesResults, *, profile: str | None = 
     rows = []
 
     def add(claim: str, paper: str, test: str, ours_text: str, ok: bool | None) -> None:
+        # a compared number that is unknown (an unlabelled split) prints as "nan": no verdict then
+        ok = None if ok is None or pd.isna(ok) or re.search(r"\bnan\b", ours_text) else ok
         verdict = "n/a" if ok is None else ("reproduced" if ok else "not reproduced")
         verdict = SMOKE_VERDICT if profile == "smoke" else verdict
         rows.append({"claim": claim, "paper": paper, "test": test, "this run": ours_text, "verdict": verdict})
@@ -345,11 +349,11 @@ def write_outputs(study: ex.Study, beside: pd.DataFrame, figure, claims_table: p
     out = Path(figures_dir) if figures_dir is not None else ex.project_root() / "figures"
     readme = Path(readme) if readme is not None else ex.project_root() / "README.md"
     profile = study.profile
-    caption = (f"Table 1 reproduced ({profile} profile): top-1 accuracy (%) on the {study.settings.report_split} "
-               f"split; S with {'the paper' if profile == 'full' else 'our Finetuning row'}'s baseline.")
+    caption = (f"Table 1 reproduced ({profile} profile): top-1 accuracy (%) on the {study.settings.table_title}; "
+               f"S with {'the paper' if profile == 'full' else 'our Finetuning row'}'s baseline.")
     table_md = f"{caption}\n\n{markdown_table(beside)}\n"
-    written = [write_text(out / f"table1_{profile}.md", table_md),
-               write_text(out / f"table1_{profile}.csv", beside.to_csv(index=False)),
+    name = f"table1_{profile}" if study.settings.test_labels else f"table1_{profile}_val"
+    written = [write_text(out / f"{name}.md", table_md), write_text(out / f"{name}.csv", beside.to_csv(index=False)),
                save_figure(figure, out / f"fig4_{profile}.png"), save_figure(figure, out / f"fig4_{profile}.pdf")]
     if study.prepared():  # what each number cost, in SGD steps (from the plans and the cache's train labels)
         from .budget import write_budget_csv

@@ -3,8 +3,10 @@
     paperlib report --server-scores scores.csv [--results results] [--figures figures]
 
 Validates FILE (format: paperlib/server_scores.py), stores it as
-<results>/<profile>/server-scores.json, where the report's claims find it, and writes the test
-table beside the paper's, figures/table1_<profile>_test.md and .csv.
+<results>/<profile>/server-scores.json, where the report notebook's test table and claims find it
+(paperlib/test_split.py), and writes the test table beside the paper's,
+figures/table1_<profile>_test.md and .csv. Kept apart from report.py, which is the library the
+report notebook calls and has no command line of its own.
 
 Exit status: 0 on success, 2 on a bad file (its one-line message is printed to stderr).
 """
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"paperlib report: {err}", file=sys.stderr)
         return 2
     print("\n".join(map(str, written)))
+    print(f"the claims follow these scores once the report runs again: paperlib reproduce --profile {args.profile} "
+          f"--results {args.results} --only 08_table1_figure4")
     return 0
 
 

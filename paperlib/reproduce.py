@@ -114,11 +114,12 @@ def print_plan(profile: str, *, data_root: str | None = None, dry_run: bool = Fa
     plan = series_plan(study)
     if study.prepared():  # the ids the store will use; unprepared data: the data-free plan's
         plan = [(notebook, labels, study.bind(config)) for notebook, labels, config in plan]
-    sizes = train_set_sizes(study)
+    # a profile without test labels trains on train (validation phase) and on train+val (test phase)
+    sizes = {"train": train_set_sizes(study.in_phase("validation")), "trainval": train_set_sizes(study.in_phase("test"))}
     total_flops = 0.0
     print(f"{'notebook':<24} {'method':<9} {'domains':<14} {'width':>5} {'epochs':>6} {'images':>12} {'PFLOP':>8}")
     for notebook, labels, config in plan:
-        n = sum(sizes.get(d, 0) for d in config.domains) * config.train_fraction
+        n = sum(sizes.get(config.train_split, sizes["train"]).get(d, 0) for d in config.domains) * config.train_fraction
         images = n * config.epochs
         flops = images * training_flops_per_image(config.width, config.crop or study.settings.crop,
                                                    adapter=config.adapter, placement=config.placement,

@@ -89,6 +89,12 @@ SERIES: dict[str, tuple[type[P.Params], Callable[..., dict[str, Plan]] | None]] 
 }
 NOTEBOOKS: tuple[str, ...] = tuple(SERIES)
 
+# The parts holding Table 1's rows. Where the test labels are not released (config.Profile.
+# test_labels), the tables show the validation phase and these parts are trained once more in the
+# test phase (on train+val): their test predictions are the evaluation server's submissions.
+TABLE1_PARTS = {"02_series_vs_parallel": ("table1", "a_posteriori"), "03_placement": ("table1",), "05_svd": ("svd",)}
+TEST_PHASE = "test_phase"  # the part of a notebook's plans holding those test-phase trainings
+
 
 def notebook_plans(study: ex.Study, notebook: str, params: P.Params | None = None) -> dict[str, Plan]:
     """The trainings `notebook` runs, by part, at `params` (default: its parameters' defaults)."""
@@ -97,7 +103,27 @@ def notebook_plans(study: ex.Study, notebook: str, params: P.Params | None = Non
     params_type, plans = SERIES[notebook]
     if params is not None and not isinstance(params, params_type):
         raise TypeError(f"{notebook} takes {params_type.__name__}, got {type(params).__name__}")
-    return {} if plans is None else plans(study, params or params_type())
+    if plans is None:
+        return {}
+    params = params or params_type()
+    parts = plans(study.in_phase(study.table_phase), params)
+    if study.table_phase != "test" and notebook in TABLE1_PARTS:
+        test = plans(study.in_phase("test"), params)
+        parts[TEST_PHASE] = [({**labels, "phase": "test"}, config) for part in TABLE1_PARTS[notebook]
+                             for labels, config in test[part]]
+    return parts
+
+
+def submission_rows(study: ex.Study) -> dict[str, list[TrainConfig]]:
+    """{Table 1 row: the test-phase trainings that predict its ten domains}: the pretrained network
+    (ImageNet; with series adapters for "Series Res. adapt.") and the row's adapted networks. Empty
+    where the profile's test labels are released (no submission is needed)."""
+    rows: dict[str, dict[str, TrainConfig]] = {}
+    for notebook in TABLE1_PARTS:
+        for labels, config in notebook_plans(study, notebook).get(TEST_PHASE, []):
+            rows.setdefault(labels["model"], {})[config.run_id] = config
+    return {row: [ex.pretrain_config(study, adapter="series" if row == "Series Res. adapt." else None),
+                  *configs.values()] for row, configs in rows.items()}
 
 
 def series_plan(study: ex.Study) -> list[tuple[str, dict, TrainConfig]]:
@@ -112,4 +138,4 @@ def series_plan(study: ex.Study) -> list[tuple[str, dict, TrainConfig]]:
     return plan
 
 
-__all__ = ["SERIES", "NOTEBOOKS", "notebook_plans", "series_plan"]
+__all__ = ["SERIES", "NOTEBOOKS", "TABLE1_PARTS", "TEST_PHASE", "notebook_plans", "series_plan", "submission_rows"]

@@ -1,18 +1,26 @@
 """The full profile's code path, run for a few steps per training on a generated tree in the
-real Decathlon layout (real domain names and class counts, 72-pixel images, 64-pixel crops)."""
+real Decathlon layout (real domain names and class counts, 72-pixel images, 64-pixel crops).
+
+Two trees: the Decathlon as released (test split stripped of its labels), which `make test` runs,
+and one whose test split is labelled (marker `slower`, deselected by `make test`: the two together
+take longer than CI should)."""
 
 import json
 
 import pytest
 
 from paperlib.data.dryrun import write_real_format_tree
+from paperlib.data.submission import check_submission
+from paperlib.experiments import SOURCE, TARGETS
 from paperlib.reproduce import NOTEBOOKS, run_series
 from paperlib.results import load_records
+from paperlib.series import submission_rows
+from paperlib.experiments import Study
+from paperlib.submissions import submission_name
 
 
-@pytest.mark.slow
-def test_full_profile_dry_run_executes_every_notebook(tmp_path):
-    root = write_real_format_tree(tmp_path / "decathlon")
+def _run_full_dry_run(tmp_path, test_labels: bool):
+    root = write_real_format_tree(tmp_path / "decathlon", test_labels=test_labels)
     runs = tmp_path / "runs"
     executed = run_series("full", data_root=str(root), dry_run=True, runs_dir=str(runs), progress=False)
     assert [p.stem for p in executed] == list(NOTEBOOKS)
@@ -24,3 +32,34 @@ def test_full_profile_dry_run_executes_every_notebook(tmp_path):
     assert record["config"]["train_limit_batches"] == 2
     omniglot = records[(records["domain"] == "omniglot") & (records["method"] == "parallel")].iloc[0]
     assert omniglot["params_head"] == 1623 * 256 + 1623  # the real class count reached the model
+    # both phases: the validation tables (train -> val) and the server's trainings (train+val -> test)
+    adapted = records[records["method"] != "scratch"]
+    assert set(adapted["train_split"]) == {"train", "trainval"}
+    assert adapted.loc[adapted["train_split"] == "train", "acc_val"].notna().all()
+    # one checked submission per Table 1 row, covering the ten domains
+    rows = submission_rows(Study("full", data_root=str(root), dry_run=True))
+    subs = runs / "full-dry-run" / "submissions"
+    assert sorted(p.name for p in subs.glob("*.json")) == sorted(submission_name(r) for r in rows)
+    for path in subs.glob("*.json"):
+        report = check_submission(path, root)
+        assert report.ok, report.format()
+        assert set(report.expected) == {SOURCE, *TARGETS}
+    return runs, records
+
+
+@pytest.mark.slow
+def test_full_dry_run_on_the_released_decathlon(tmp_path):
+    runs, records = _run_full_dry_run(tmp_path, test_labels=False)
+    assert records["acc_test"].isna().all()  # no test labels: no test accuracy anywhere
+    report = (runs / "full-dry-run" / "08_table1_figure4.ipynb").read_text()
+    assert "test labels not available; submission at" in report
+    assert "claims from the validation table" in report
+    assert "validation split (trained on train, evaluated on val" in report
+
+
+@pytest.mark.slow
+@pytest.mark.slower
+def test_full_dry_run_with_test_labels(tmp_path):
+    _, records = _run_full_dry_run(tmp_path, test_labels=True)
+    trainval = records[records["train_split"] == "trainval"]
+    assert trainval["acc_test"].notna().all()
