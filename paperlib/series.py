@@ -92,7 +92,7 @@ NOTEBOOKS: tuple[str, ...] = tuple(SERIES)
 # The parts holding Table 1's rows. Where the test labels are not released (config.Profile.
 # test_labels), the tables show the validation phase and these parts are trained once more in the
 # test phase (on train+val): their test predictions are the evaluation server's submissions.
-TABLE1_PARTS = {"02_series_vs_parallel": ("table1", "a_posteriori"), "03_placement": ("table1",), "05_svd": ("svd",)}
+TABLE1_PARTS = {"02_series_vs_parallel": ("table1", "a_posteriori"), "03_placement": ("table1",), "05_svd": ("svd", "lora")}
 TEST_PHASE = "test_phase"  # the part of a notebook's plans holding those test-phase trainings
 
 
