@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def run() -> int:
-        from .experiments import Study
+        from .study import Study
 
         study = Study(profile=args.profile, data_root=args.data_root, results_dir=args.results, device=args.device,
                       seed=args.seed)

@@ -38,9 +38,9 @@ class Setting:
 
 
 def profile_setting(name: str) -> Setting:
-    """The resolution and width of a profile (the one table, `config.get_profile`): 72-pixel
+    """The resolution and width of a profile (the one table, `profiles.get_profile`): 72-pixel
     images, 64-pixel crops and width 1 for full; 40 / 32 and a narrower net for mini."""
-    from .config import get_profile
+    from .profiles import get_profile
 
     s = get_profile(name)
     return Setting(name, image=s.image_size, crop=s.crop, width=float(s.width))

@@ -1,5 +1,5 @@
-"""What a run is: its spec (`TrainConfig`, hashed), its `Runtime` (not hashed), and the one
-table of profiles (`Profile`) that sizes the notebook series, `paperlib train` and the bench.
+"""What a run is: its spec (`TrainConfig`, hashed) and its `Runtime` (not hashed). The profiles
+that size them (`Profile`, `get_profile`) are in profiles.py, re-exported here.
 
 A run's spec holds everything that decides its result: method, domains, width, schedule, seed,
 placement, the upstream runs it starts from (as specs, nested in `pretrained`) and the data by
@@ -36,7 +36,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +44,8 @@ from typing import Any
 
 from .data import DOMAINS
 from .models import METHODS, PLACEMENTS
+from .profiles import PROFILES, Profile, get_profile, profile_defaults  # Profile, get_profile: re-exported
+from .strict import describe_type, freeze, matches_type
 
 SPLITS = ("train", "val", "trainval", "test")
 DEVICES = ("auto", "cpu", "cuda")  # or "cuda:N"
@@ -60,123 +61,6 @@ def paper_adapter_weight_decay() -> dict[str, float]:
         "cifar100": 0.0001, "gtsrb": 0.0001, "svhn": 0.0001,
         "imagenet12": 0.0001,
     }
-
-
-# ---------------------------------------------------------------- profiles
-
-
-@dataclass(frozen=True)
-class Profile:
-    """How big the notebook series (and `paperlib train`'s defaults, and the bench) is at one
-    profile. This table is the only place the profiles are sized."""
-
-    name: str
-    image_size: int  # side of the stored square images (72 in the paper)
-    crop: int  # training / test crop (64 in the paper)
-    width: float  # ResNet-26 width of the main network
-    batch_size: int
-    pretrain_epochs: int
-    adapt_epochs: int
-    train_split: str  # of the target domains; the paper reports test numbers trained on train+val
-    eval_splits: tuple[str, ...]
-    report_split: str  # the split whose accuracy the tables show
-    width_factors: tuple[float, ...]  # Figure 4a: pretrained widths, relative to `width`
-    class_fractions: tuple[float, ...]  # Figure 4b: fraction of the source classes for pretraining
-    transfer_domains: tuple[str, str, str]  # Figure 4c-e: small, medium, large
-    transfer_fractions: tuple[float, ...]
-    few_fraction: float  # Figure 4a "few images per class": the paper's 50 of 400 CIFAR images
-    uniform_decay: float  # regularization ablation: one adapter decay for every domain
-    mini_scale: float | None  # MiniDecathlon images per class x this; None: the real Decathlon
-    data_root: str  # default folder holding decathlon-1.0/ (relative to the project root)
-    limit_batches: int | None = None  # steps per epoch and eval batches (smoke, dry runs)
-    eval_batch_size: int = 256
-    # False: the test split is released unlabelled (the Visual Decathlon; only the challenge's
-    # server scores it). The tables then show a validation phase (trained on train, evaluated on
-    # val) and the Table 1 rows are also trained on train+val to write the server's submissions.
-    test_labels: bool = True
-
-    @property
-    def table_split(self) -> str:
-        """The split whose accuracies the notebooks' tables show: `report_split`, or val where the
-        test labels are not released."""
-        return self.report_split if self.test_labels else "val"
-
-    @property
-    def table_title(self) -> str:
-        """What the tables' accuracies are, said wherever one is shown."""
-        if self.test_labels:
-            return f"{self.report_split} split"
-        return "validation split (trained on train, evaluated on val; not the test split)"
-
-    def phase(self, name: str) -> Profile:
-        """The profile's trainings of one phase: "test" (as the table says: trained on
-        `train_split`, evaluated on `eval_splits`), or "validation" (trained on train, evaluated
-        and reported on val)."""
-        if name == "test":
-            return self
-        if name != "validation":
-            raise ValueError(f"unknown phase {name!r}; valid: test, validation")
-        return dataclasses.replace(self, train_split="train", eval_splits=("val",), report_split="val")
-
-    @property
-    def cache_name(self) -> str:
-        """The prepared cache's folder inside the data root."""
-        return f"cache-{self.image_size}"
-
-    def train_defaults(self) -> dict[str, Any]:
-        """The TrainConfig fields this profile sets (an adaptation's schedule)."""
-        limits = {"train_limit_batches": self.limit_batches, "eval_limit_batches": self.limit_batches}
-        return dict(profile=self.name, epochs=self.adapt_epochs, width=self.width, batch_size=self.batch_size,
-                    eval_batch_size=self.eval_batch_size, crop=self.crop, **limits)
-
-
-def _profile_table() -> dict[str, Profile]:
-    """name -> Profile. A function, not a mutable global."""
-    figure4 = dict(train_split="train", eval_splits=("val", "test"), report_split="test",
-                   transfer_domains=("ucf101", "cifar100", "svhn"), uniform_decay=0.0005)
-    return {
-        # every notebook end to end in minutes on 2 cores; the numbers mean nothing
-        "smoke": Profile("smoke", image_size=40, crop=32, width=0.125, batch_size=16, pretrain_epochs=2,
-                         adapt_epochs=1, width_factors=(0.5, 1.0), class_fractions=(0.5, 1.0),
-                         transfer_fractions=(0.5, 1.0), few_fraction=0.25, mini_scale=0.2,
-                         data_root="data/smoke", limit_batches=3, **figure4),
-        # the MiniDecathlon on a 2-core laptop in under an hour. pretrain_epochs: 4 epochs of the
-        # 51,200-image source = 6,400 steps, the old 10,000-image source's 20 epochs (6,250), so
-        # notebook 01 keeps its ~24 min. Measured at width 0.25 (issue 9), validation accuracy
-        # per epoch: 62.8, 67.6, 76.4 (lr 0.1), 91.9 (lr 0.001); still rising at lr 0.1, so more
-        # epochs may help where the budget allows. Width 0.5 costs ~4x a step: not affordable.
-        "mini": Profile("mini", image_size=40, crop=32, width=0.25, batch_size=32, pretrain_epochs=4,
-                        adapt_epochs=12, width_factors=(0.5, 1.0, 2.0), class_fractions=(0.25, 0.5, 1.0),
-                        transfer_fractions=(0.1, 0.25, 0.5, 1.0), few_fraction=0.25, mini_scale=1.0,
-                        data_root="data/mini", **figure4),
-        # the paper: Visual Decathlon at 72 pixels, ResNet-26, the authors' schedule
-        "full": Profile("full", image_size=72, crop=64, width=1.0, batch_size=128, pretrain_epochs=120,
-                        adapt_epochs=120, train_split="trainval", eval_splits=("test",), report_split="test",
-                        width_factors=(0.5, 1.0, 2.5), class_fractions=(0.1, 0.25, 0.5, 1.0),
-                        transfer_domains=("ucf101", "cifar100", "svhn"),
-                        transfer_fractions=(0.05, 0.1, 0.25, 0.5, 1.0), few_fraction=0.125,
-                        uniform_decay=0.0005, mini_scale=None, data_root="data/decathlon", test_labels=False),
-    }
-
-
-PROFILES: tuple[str, ...] = tuple(_profile_table())
-
-
-def get_profile(name: str, *, dry_run: bool = False) -> Profile:
-    """The profile `name`; `dry_run` keeps its sizes but stops every training after a few steps
-    of a small batch (the full profile's code path, checked on any machine)."""
-    table = _profile_table()
-    if name not in table:
-        raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(table)}")
-    if dry_run:
-        return dataclasses.replace(table[name], pretrain_epochs=1, adapt_epochs=1, limit_batches=2, batch_size=4,
-                                   eval_batch_size=4)
-    return table[name]
-
-
-def profile_defaults(name: str) -> dict[str, Any]:
-    """The TrainConfig defaults of a profile; an unknown name lists the valid ones."""
-    return get_profile(name).train_defaults()
 
 
 # ---------------------------------------------------------------- the runtime
@@ -356,7 +240,7 @@ class TrainConfig:
         unknown = sorted(set(values) - set(names))
         if unknown:
             raise ValueError(f"unknown TrainConfig key(s) {unknown}; valid keys: {', '.join(names)}")
-        frozen = {k: _freeze(v) for k, v in values.items()}
+        frozen = {k: freeze(v) for k, v in values.items()}
         if "pretrained" in values and isinstance(values["pretrained"], list | tuple):  # nested upstream specs
             frozen["pretrained"] = tuple(cls.from_dict(p) if isinstance(p, Mapping) else p
                                          for p in values["pretrained"])
@@ -436,40 +320,7 @@ class TrainConfig:
         return self.lr * self.lr_decay ** passed
 
 
-# ---------------------------------------------------------------- strict typing
-
-
-def _freeze(value: Any) -> Any:
-    """JSON values to the dataclass's: lists -> tuples (recursively), a dict of decays -> pairs."""
-    if isinstance(value, TrainConfig):
-        return value
-    if isinstance(value, Mapping):
-        return tuple((k, _freeze(v)) for k, v in sorted(value.items()))
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
-def matches_type(value: Any, hint: Any) -> bool:
-    """Whether `value` fits the type hint `hint` (strictly: a bool is not an int)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(matches_type(value, a) for a in args)
-    if hint is type(None):
-        return value is None
-    if origin is tuple:
-        if not isinstance(value, tuple):
-            return False
-        if len(args) == 2 and args[1] is Ellipsis:
-            return all(matches_type(v, args[0]) for v in value)
-        return len(args) == len(value) and all(matches_type(v, a) for v, a in zip(value, args))
-    if hint is float:  # an int is a fine float (JSON writes 1.0 as 1 in some tools); bool is not
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
+# ---------------------------------------------------------------- checks
 
 
 def _check_types(config: TrainConfig) -> None:
@@ -477,12 +328,12 @@ def _check_types(config: TrainConfig) -> None:
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if isinstance(value, list | Mapping):  # direct construction with a list / dict: store tuples
-            value = _freeze(value)
+            value = freeze(value)
             if f.name == "pretrained":
                 value = tuple(TrainConfig.from_dict(dict(p)) if isinstance(p, tuple) else p for p in value)
             object.__setattr__(config, f.name, value)
         if not matches_type(value, hints[f.name]):
-            raise TypeError(f"TrainConfig.{f.name} must be {_describe(hints[f.name])}, got {value!r} "
+            raise TypeError(f"TrainConfig.{f.name} must be {describe_type(hints[f.name])}, got {value!r} "
                             f"({type(value).__name__})")
         if hints[f.name] is float and isinstance(value, int):
             object.__setattr__(config, f.name, float(value))  # 1 and 1.0 hash the same
@@ -518,10 +369,6 @@ def _check_svd_rank(config: TrainConfig) -> None:
     check_svd_rank(config.svd_rank, config.svd_rank_abs)
     if config.method != "svd" and config.svd_k is not None:
         raise ValueError(f"svd_rank / svd_rank_abs apply to method 'svd' only, not {config.method!r}")
-
-
-def _describe(hint: Any) -> str:
-    return str(hint).replace("typing.", "")
 
 
 __all__ = ["TrainConfig", "Runtime", "Profile", "PROFILES", "SPLITS", "get_profile", "profile_defaults",

@@ -41,6 +41,7 @@ from .decay import norm_head_decays, param_groups
 from .config import Runtime, TrainConfig
 from .data import DomainSpec, DomainSplit, augment_batch, load_split
 from .distributed import AllReduceBatchNorm2d, Group, describe_device, init_distributed, resolve_device, swap_batchnorm
+from .evaluation import evaluate, evaluate_all, evaluate_best
 from .model_io import init_from_pretrained, load_model
 from .models import ModelConfig, ResNet26, freeze_norm_statistics, set_trainable
 from .run_data import RunData, crop_side, input_spec, load_run_data
@@ -144,8 +145,8 @@ def train(config: TrainConfig, runtime: Runtime | None = None, *, loader: Loader
         t0 = time.perf_counter()
         if group.world > 1 and config.sync_bn:
             swap_batchnorm(model, nn.BatchNorm2d)  # plain BNs again: the returned model is ordinary
-        metrics, predictions = _evaluate_all(config, model, data)
-        metrics_best = _evaluate_best(config, model, data, loop.best)
+        metrics, predictions = evaluate_all(config, model, data)
+        metrics_best = evaluate_best(config, model, data, loop.best)
         elapsed += time.perf_counter() - t0
         return TrainResult(config=config, model=model.cpu(), metrics=metrics, predictions=predictions,
                            history=history, wall_time_s=elapsed, device=describe_device(device, group.world),
@@ -320,69 +321,6 @@ class _Loop:
             if acc is not None:
                 out[d] = acc
         return out
-
-
-def _evaluate_all(config: TrainConfig, model: ResNet26, data: RunData) -> tuple[dict, dict]:
-    """Top-1 per domain and split, and the predictions (for submissions). Method lora runs each
-    domain on a merged copy (W + B A: plain convolutions, as deployed; equal to the unmerged
-    network up to float rounding); the returned model stays unmerged."""
-    metrics: dict[str, dict[str, float | None]] = {d: {} for d in config.domains}
-    predictions: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {d: {} for d in config.domains}
-    merged = {}
-    if config.method == "lora":
-        from .lora import merge_lora
-
-        merged = {d: merge_lora(model, d) for d in config.domains}
-    for (d, s), split in data.eval_sets.items():
-        acc, ids, pred = evaluate(merged.get(d, model), split, crop=crop_side(config, split), batch_size=config.eval_batch_size,
-                                  limit_batches=config.eval_limit_batches, amp=config.amp,
-                                  channels_last=config.channels_last, spec=input_spec(d, config.source_domain))
-        metrics[d][s], predictions[d][s] = acc, (ids, pred)
-    return metrics, predictions
-
-
-def _evaluate_best(config: TrainConfig, model: ResNet26, data: RunData, best: dict | None) -> dict | None:
-    """The eval splits' top-1 with the best-on-validation weights (the final weights are restored
-    afterwards); None when no epoch was validated."""
-    if best is None:
-        return None
-    last = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best["model"])
-    try:
-        metrics, _ = _evaluate_all(config, model, data)
-    finally:
-        model.load_state_dict(last)
-    return metrics
-
-
-# ---------------------------------------------------------------- evaluation
-
-
-@torch.no_grad()
-def evaluate(model: ResNet26, split: DomainSplit, *, crop: int, batch_size: int = 256,
-             limit_batches: int | None = None, amp: bool = True,
-             channels_last: bool = True, spec: DomainSpec | None = None) -> tuple[float | None, torch.Tensor, torch.Tensor]:
-    """(top-1 accuracy in %, image ids, predicted labels) of `model` on one split, centre crop
-    (normalised by `spec`, default `run_data.input_spec(split.domain)`).
-
-    The accuracy is None when the split has no labels (the stripped Decathlon test set)."""
-    device = next(model.parameters()).device
-    model.eval()
-    model.set_domain(split.domain)
-    n = len(split) if limit_batches is None else min(len(split), limit_batches * batch_size)
-    spec = spec or input_spec(split.domain)
-    preds = []
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
-        for lo in range(0, n, batch_size):
-            x = augment_batch(split.images[lo:lo + batch_size].to(device, non_blocking=True), spec,
-                              train=False, crop=crop)
-            if channels_last and device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            preds.append(model(x).argmax(1))
-    pred = torch.cat(preds).cpu() if preds else torch.zeros(0, dtype=torch.long)
-    labels = split.labels[:n]
-    acc = None if n == 0 or bool((labels < 0).any()) else float((pred == labels).double().mean() * 100)
-    return acc, split.image_ids[:n].clone(), pred
 
 
 # ---------------------------------------------------------------- model and optimiser

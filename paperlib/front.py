@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from . import experiments as ex
-from .config import Profile
+from .profiles import Profile
 
 LORA_ROW = "LoRA-conv (peft)"
 PARALLEL_ROW = "Parallel Res. adapt."

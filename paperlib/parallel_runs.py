@@ -33,7 +33,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 
 import torch
 
-from .config import Profile, Runtime, TrainConfig
+from .config import Runtime, TrainConfig
+from .profiles import Profile
 from .results import ResultStore
 
 

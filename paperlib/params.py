@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import check_svd_rank, matches_type
-from .experiments import Study
+from .config import check_svd_rank
+from .strict import matches_type
+from .study import Study
 
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 

@@ -11,10 +11,11 @@ from PIL import Image
 from paperlib import cli, portable
 from paperlib.basefile import export_base, load_base
 from paperlib.data.errors import DataError
-from paperlib.experiments import Study, pretrain_config
+from paperlib.experiments import pretrain_config
 from paperlib.imagefolder import read_image_folder, stratified_holdout
 from paperlib.models import ResNet26
 from paperlib.model_io import save_model
+from paperlib.study import Study
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (20, 40, 230)}
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from paperlib.config import PROFILES, Runtime, TrainConfig, get_profile, paper_adapter_weight_decay, profile_defaults
+from paperlib.config import Runtime, TrainConfig, paper_adapter_weight_decay
+from paperlib.profiles import PROFILES, get_profile, profile_defaults
 
 
 def test_defaults_are_the_authors():

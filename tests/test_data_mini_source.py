@@ -15,7 +15,7 @@ from paperlib.data.mini.glyphs import _cmap, _shape_key, omniglot_characters
 from paperlib.data.mini.source import (FAMILIES, build_imagenet12, family_counts, size_ratio, source_classes,
                                        source_kinds, source_sheet, target_kinds)
 from paperlib.data.mini.symbols import GLYPHS
-from paperlib.config import get_profile
+from paperlib.profiles import get_profile
 
 PRINCIPLE_FAMILIES = {"objects and animals", "vehicles", "plants and flowers", "textures", "glyphs and symbols",
                       "pictograms and signs", "human figures", "scenes"}

@@ -57,7 +57,7 @@ def test_older_tree_without_generation_file_gets_one(tmp_path):
 
 
 def test_the_series_keeps_each_generation_in_its_own_folder():
-    from paperlib.experiments import Study
+    from paperlib.study import Study
 
     mini0, mini1 = Study(profile="mini", seed=0).root, Study(profile="mini", seed=1).root
     assert mini0 != mini1 and mini0.parent == mini1.parent  # data/mini/<id>: two seeds, two folders

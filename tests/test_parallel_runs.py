@@ -5,9 +5,10 @@ import hashlib
 import pytest
 
 from paperlib import experiments as ex
-from paperlib.config import get_profile
 from paperlib.parallel_runs import default_workers, missing_runs
 from paperlib.params import Params
+from paperlib.profiles import get_profile
+from paperlib.results import ResultStore
 
 
 def _plan(study):
@@ -35,7 +36,7 @@ def test_two_workers_store_the_records_of_the_serial_path(tmp_path):
     assert list(got["run_id"]) == list(expected["run_id"])
     columns = sorted(set(expected.columns) - {"wall_time_s"})  # a loaded record's metrics come key-sorted
     assert got[columns].equals(expected[columns])
-    every_run = list(missing_runs(ex.ResultStore(tmp_path / "empty"), [side.bind(c) for _, c in _plan(side)]).values())
+    every_run = list(missing_runs(ResultStore(tmp_path / "empty"), [side.bind(c) for _, c in _plan(side)]).values())
     assert len(every_run) == 5
     for config in every_run:
         assert _comparable(side, config) == _comparable(serial, config)

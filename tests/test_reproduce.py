@@ -15,7 +15,7 @@ from paperlib.experiments import SOURCE, TARGETS
 from paperlib.reproduce import NOTEBOOKS, run_series
 from paperlib.results import load_records
 from paperlib.series import submission_rows
-from paperlib.experiments import Study
+from paperlib.study import Study
 from paperlib.submissions import submission_name
 
 

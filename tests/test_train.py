@@ -12,7 +12,8 @@ from paperlib.checkpoint import load_checkpoint
 from paperlib.config import TrainConfig
 from paperlib.models import parameter_roles
 from paperlib.config import Runtime
-from paperlib.engine import NonFiniteLossError, build_model, evaluate, param_groups, train
+from paperlib.engine import NonFiniteLossError, build_model, param_groups, train
+from paperlib.evaluation import evaluate
 from paperlib.model_io import load_model, save_model
 from paperlib.run_data import stratified_subset
 
