@@ -34,7 +34,7 @@ def _cmap(name: str) -> set[int]:
 def _shape_key(ch: str, font) -> bytes | None:
     """The glyph's ink cropped to its box, at 10 x 10, binarised: near-duplicate letters (and
     letters that differ only in size, which the scale jitter would confuse) share a key."""
-    img = _glyph(ch, font, 48)
+    img = glyph_layer(ch, font, 48)
     box = img.getbbox()
     if box is None:
         return None
@@ -66,8 +66,8 @@ def omniglot_characters(limit: int) -> list[str]:
     return out[:limit]
 
 
-def _glyph(ch: str, font, n: int) -> Image.Image:
-    """White glyph on black, centred on its bounding box, n x n."""
+def glyph_layer(ch: str, font, n: int) -> Image.Image:
+    """White glyph on black (an 'L' mask), centred on its bounding box, n x n."""
     img = Image.new("L", (n, n), 0)
     d = ImageDraw.Draw(img)
     box = d.textbbox((0, 0), ch, font=font)
@@ -87,7 +87,7 @@ def build_omniglot(num_classes: int, rng: np.random.Generator, size: int) -> Fam
         ch = chars[label]
         usable = [s for s, cov in styles if ord(ch) in cov]
         style = usable[int(r.integers(len(usable)))]
-        img = _glyph(ch, fonts[(style, sizes[int(r.integers(len(sizes)))])], big)
+        img = glyph_layer(ch, fonts[(style, sizes[int(r.integers(len(sizes)))])], big)
         if r.random() < .4:  # a heavier pen
             img = img.filter(ImageFilter.MaxFilter(3))
         sh, rot = r.normal(0, .15), r.normal(0, 10)

@@ -23,7 +23,8 @@ from .canvas import (SS, Family, finish, hsv, load_font, paste, random_perspecti
 from .figures import skeleton
 from .glyphs import _cmap as _coverage
 from .scenes import LAYOUTS, LIGHTS, TEXTURES, clutter, draw_scene, draw_texture
-from .symbols import GLYPHS, PICTOGRAMS, PLATES, POSTURES, draw_sign, glyph_layer, posture
+from .glyphs import glyph_layer
+from .symbols import GLYPHS, PICTOGRAMS, PLATES, POSTURES, draw_sign, posture
 from .things import ANIMALS, OBJECTS, PLANTS, VEHICLES, parts_of
 
 VARIANTS = 4  # variants of each part-based structure and colourways of each texture

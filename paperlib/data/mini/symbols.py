@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 
 from .canvas import polygon
 from .figures import JOINTS
+from .glyphs import glyph_layer
 
 # (character, fonts that draw it): DejaVu for the symbols, STIX for Fraktur
 DEJAVU = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf")
@@ -56,15 +57,6 @@ POSTURES = MappingProxyType({  # joint angles in radians, in the order of figure
     "crouch": (.9, .5, -.5, .5, -.5, -1.2, 2.2, -1.0, 2.2),
     "thinking": (0, .2, -2.6, .5, -1.5, .05, 0, -.05, 0),
 })
-
-
-def glyph_layer(ch: str, font, n: int) -> Image.Image:
-    """The glyph as an 'L' mask, centred on its bounding box, n x n."""
-    img = Image.new("L", (n, n), 0)
-    d = ImageDraw.Draw(img)
-    box = d.textbbox((0, 0), ch, font=font)
-    d.text(((n - box[2] - box[0]) / 2, (n - box[3] - box[1]) / 2), ch, fill=255, font=font)
-    return img
 
 
 def _pictogram(d: ImageDraw.ImageDraw, name: str, c: float, s: float, ink) -> None:
