@@ -27,7 +27,7 @@ def _run_full_dry_run(tmp_path, test_labels: bool):
     records = load_records(runs / "full-dry-run" / "results")
     assert set(records["profile"]) == {"full"}
     assert set(records["width"]) >= {0.5, 1.0, 2.5} and set(records["crop"]) == {64}
-    assert set(records["method"]) == {"scratch", "finetune", "series", "parallel", "svd", "lora"}
+    assert set(records["method"]) == {"scratch", "finetune", "head", "bn", "series", "parallel", "svd", "lora"}
     record = json.loads(next((runs / "full-dry-run" / "results" / "full").glob("*.json")).read_text())
     assert record["config"]["train_limit_batches"] == 2
     omniglot = records[(records["domain"] == "omniglot") & (records["method"] == "parallel")].iloc[0]
