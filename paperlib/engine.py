@@ -99,7 +99,7 @@ def train_step(model: ResNet26, optimizer: torch.optim.Optimizer, x: torch.Tenso
         x = x.contiguous(memory_format=torch.channels_last)
     model.set_domain(domain)
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp and cuda):
-        logits = (net or model)(x)  # B x classes
+        logits = (model if net is None else net)(x)  # B x classes
     loss = F.cross_entropy(logits.float(), y)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

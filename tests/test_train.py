@@ -327,3 +327,31 @@ def test_class_fraction_trains_and_evaluates_on_a_seeded_subset_of_classes(loade
     ids, pred = result.predictions["imagenet12"]["val"]
     assert torch.equal(ids, val.image_ids[torch.isin(val.labels, kept)])
     assert engine.class_subset(4, 1.0, seed=0) is None
+
+
+def test_train_step_calls_a_wrapper_that_has_no_truth_value():
+    """torch.compile's OptimizedModule forwards len() to the model, which has none: the step
+    must call the wrapper it is given, never test its truth (a compiled run once failed so)."""
+    import torch
+
+    from paperlib.engine import train_step
+    from paperlib.models import ResNet26
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.calls = inner, 0
+
+        def __len__(self):
+            raise TypeError("no len()")
+
+        def forward(self, x):
+            self.calls += 1
+            return self.inner(x)
+
+    model = ResNet26.build([("cifar100", 4)], width=0.125, adapter="parallel")
+    wrapper = Wrapper(model)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01)
+    x, y = torch.randn(2, 3, 16, 16), torch.tensor([0, 3])
+    loss, logits = train_step(model, optimizer, x, y, "cifar100", net=wrapper, amp=False)
+    assert wrapper.calls == 1 and logits.shape == (2, 4) and torch.isfinite(loss)
