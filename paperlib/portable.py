@@ -33,7 +33,9 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from .adapters import LowRankAdapter, domain_modules, model_domains
+from .checkpoint import safetensors_problem
 from .data import atomic
+from .errors import first_line
 
 FORMAT_VERSION = 1
 ADAPTER_FORMAT, BASE_FORMAT = "paperlib-adapter", "paperlib-base"
@@ -113,16 +115,15 @@ def read_file(path: str | os.PathLike, *, kind: str) -> tuple[dict[str, torch.Te
         data = path.read_bytes()
     except OSError as err:
         raise AdapterFileError(f"{path}: cannot read it ({err.strerror or err}); check the path") from None
+    problem = safetensors_problem(data)  # the project's one check of a safetensors file's bytes
     try:
-        header_len = int.from_bytes(data[:8], "little")
-        if len(data) < 8 or 8 + header_len > len(data):
-            raise ValueError("the header runs past the end of the file")
-        meta = json.loads(data[8:8 + header_len]).get("__metadata__") or {}
+        if problem is not None:
+            raise ValueError(problem)
+        meta = json.loads(data[8:8 + int.from_bytes(data[:8], "little")]).get("__metadata__") or {}
         tensors = st_load(data)
     except Exception as err:  # safetensors, json and unicode errors all mean the same thing here
-        raise AdapterFileError(f"{path}: not a readable safetensors file ({type(err).__name__}: "
-                               f"{str(err).splitlines()[0] if str(err) else 'no detail'}); it is truncated or "
-                               "corrupt: copy or export it again") from None
+        raise AdapterFileError(f"{path}: not a readable safetensors file ({first_line(err) or 'no detail'}); "
+                               "it is truncated or corrupt: copy or export it again") from None
     if meta.get("format") != kind:
         found = f"a {meta['format']!r} file" if "format" in meta else "a safetensors file without paperlib's header"
         raise AdapterFileError(f"{path}: {found}, not {what} ({kind}); give a file written by "
