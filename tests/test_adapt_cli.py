@@ -182,16 +182,18 @@ def test_adapt_refusals_write_nothing(tmp_path, base, capsys):
 
 
 def test_export_base_from_the_results_store(tmp_path, capsys):
-    study = Study(profile="smoke", results_dir=str(tmp_path / "results"))
+    # data of its own (never prepared): the checkout's data/smoke, if prepared, would bind the spec
+    study = Study(profile="smoke", results_dir=str(tmp_path / "results"), data_root=str(tmp_path / "data"))
     config = pretrain_config(study)
     out = tmp_path / "base.safetensors"
-    code, _, err = run(capsys, "export-base", "--profile", "smoke", "--results", study.results_dir, "--out", str(out))
+    where = ("--profile", "smoke", "--results", study.results_dir, "--data-root", study.data_root)
+    code, _, err = run(capsys, "export-base", *where, "--out", str(out))
     one_line_refusal(code, err, study.store.weights_path(config))
     assert not out.exists()
 
     model = ResNet26.build([("imagenet12", 10)], width=config.width)
     save_model(study.store.weights_path(config), model, config)
-    code, text, err = run(capsys, "export-base", "--profile", "smoke", "--results", study.results_dir, "--out", str(out))
+    code, text, err = run(capsys, "export-base", *where, "--out", str(out))
     assert code == 0, err
     assert "sha256" in text
     header = portable.file_header(out, kind=portable.BASE_FORMAT)
