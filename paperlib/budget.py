@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from .config import TrainConfig
-from .run_data import stratified_subset
+from .run_data import steps_per_epoch, stratified_subset
 
 BUDGET_COLUMNS = ("experiment", "row", "domain", "fraction", "sgd_steps")
 Labels = Callable[[str, str], torch.Tensor]  # (domain, train split) -> the split's labels
@@ -58,7 +58,7 @@ def expected_batches(study, domain: str, fraction: float) -> int:
 
 
 def run_steps(config: TrainConfig, labels: Labels) -> int:
-    """SGD steps of one run (engine._Loop's count), its training subsets drawn as run_data draws them."""
+    """SGD steps of one run (`run_data.steps_per_epoch`, as the engine counts), its training subsets drawn as run_data draws them."""
     sizes = []
     for d in config.domains:
         y = labels(d, config.train_split)
@@ -67,10 +67,7 @@ def run_steps(config: TrainConfig, labels: Labels) -> int:
 
             y = y[torch.isin(y, class_subset(int(y.max()) + 1, config.class_fraction, config.seed))]
         sizes.append(len(stratified_subset(y, config.train_fraction, config.seed)))
-    per_epoch = len(config.domains) * min(max(1, n // config.batch_size) for n in sizes)
-    if config.train_limit_batches is not None:
-        per_epoch = min(per_epoch, config.train_limit_batches)
-    return config.epochs * per_epoch
+    return config.epochs * steps_per_epoch(config, sizes)
 
 
 def domain_steps(config: TrainConfig, labels: Labels) -> int:

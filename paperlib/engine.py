@@ -44,7 +44,7 @@ from .distributed import AllReduceBatchNorm2d, Group, describe_device, init_dist
 from .evaluation import evaluate, evaluate_all, evaluate_best
 from .model_io import init_from_pretrained, load_model
 from .models import ModelConfig, ResNet26, freeze_norm_statistics, set_trainable
-from .run_data import RunData, crop_side, input_spec, load_run_data
+from .run_data import RunData, crop_side, input_spec, load_run_data, steps_per_epoch
 
 Loader = Callable[[str, str], DomainSplit]  # (domain, split) -> DomainSplit
 LOSS_SYNC_EVERY = 25  # steps between two reads of the losses from the device (NaN check, bar)
@@ -239,10 +239,7 @@ class _Loop:
     def __post_init__(self) -> None:
         config, group = self.config, self.group
         self.sizes = {d: len(self.data.subsets[d]) for d in config.domains}
-        batches = {d: max(1, n // config.batch_size) for d, n in self.sizes.items()}
-        self.steps = len(config.domains) * min(batches.values())
-        if config.train_limit_batches is not None:
-            self.steps = min(self.steps, config.train_limit_batches)
+        self.steps = steps_per_epoch(config, list(self.sizes.values()))
         if group.world > 1 and (config.batch_size % group.world or min(self.sizes.values()) < config.batch_size):
             raise ValueError(f"batch_size {config.batch_size} must divide among {group.world} processes "
                              f"and fit in every domain's training set ({self.sizes})")

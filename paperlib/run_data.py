@@ -4,13 +4,12 @@ the images (sec. 4.3), and the crop side the network sees.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import torch
 
 from .config import TrainConfig
-from dataclasses import replace
-
 from .data import DOMAINS, DomainSpec, DomainSplit, domain_spec
 
 
@@ -65,6 +64,13 @@ def input_spec(domain: str, source_domain: str = "imagenet12") -> DomainSpec:
     if domain in DOMAINS:
         return domain_spec(domain)
     return replace(domain_spec(source_domain), name=domain, index=0, center_crop_only=False)
+
+
+def steps_per_epoch(config: TrainConfig, sizes: Sequence[int]) -> int:
+    """SGD steps of one epoch: domains alternate, one batch each, until the smallest training set
+    (`sizes`, images per domain) runs out; at most `train_limit_batches` (dry runs)."""
+    steps = len(config.domains) * min(max(1, n // config.batch_size) for n in sizes)
+    return steps if config.train_limit_batches is None else min(steps, config.train_limit_batches)
 
 
 def crop_side(config: TrainConfig, split: DomainSplit) -> int:
