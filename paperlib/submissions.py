@@ -20,11 +20,6 @@ from .data.submission import write_submission
 from .results import ResultStore
 
 
-def submissions_dir(runs_dir: str | Path = "runs", profile: str = "full") -> Path:
-    """Where the rows' results files go: runs/<profile>/submissions."""
-    return Path(runs_dir) / profile / "submissions"
-
-
 def submission_name(row: str) -> str:
     """The file name of a row's results file: "Parallel (early)" -> "parallel-early.json"."""
     slug = re.sub(r"[^a-z0-9]+", "-", row.lower()).strip("-")
