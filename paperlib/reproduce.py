@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from . import series_log
 from .series import NOTEBOOKS
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKED = "# NBVAL_CHECK_OUTPUT"
+SERIES_TIMES_MARKER = "<!-- begin:series-times -->"
 
 
 def notebook_dir() -> Path:
@@ -50,13 +53,25 @@ def run_series(profile: str, *, data_root: str | None = None, results_dir: str |
     for name in NOTEBOOKS:
         if only and name not in only:
             continue
-        started = time.perf_counter()
+        started, load_before = time.perf_counter(), os.getloadavg()[0]
+        records_before = series_log.count_records(results_dir, profile)
         print(f"== {name} ({tag})", flush=True)
         out = out_dir / f"{name}.ipynb"
-        papermill.execute_notebook(str(notebook_dir() / f"{name}.ipynb"), str(out), parameters=params,
-                                   kernel_name=kernel, cwd=str(Path.cwd()), progress_bar=progress)
-        print(f"   {name}: {time.perf_counter() - started:.0f} s -> {out}", flush=True)
+        with series_log.TreeMemory() as memory:
+            papermill.execute_notebook(str(notebook_dir() / f"{name}.ipynb"), str(out), parameters=params,
+                                       kernel_name=kernel, cwd=str(Path.cwd()), progress_bar=progress)
+        seconds = time.perf_counter() - started
+        trained = series_log.count_records(results_dir, profile) - records_before
+        series_log.append_entry(out_dir, series_log.make_entry(
+            name, seconds=seconds, trainings=trained, peak_bytes=memory.peak, load_before=load_before))
+        print(f"   {name}: {seconds:.0f} s, {trained} trainings, peak {memory.peak / 2**30:.2f} GiB -> {out}",
+              flush=True)
         done.append(out)
+    readme = REPO / "README.md"
+    if profile == "mini" and not dry_run and readme.is_file() and SERIES_TIMES_MARKER in readme.read_text():
+        from .report import update_readme
+
+        update_readme(readme, "series-times", series_log.series_table(out_dir / series_log.LOG_NAME, list(NOTEBOOKS)))
     return done
 
 
