@@ -318,6 +318,21 @@ def source_strength_claim(frame: pd.DataFrame) -> tuple[str, str, str, str, bool
             bool(all(b >= a for a, b in zip(mean, mean.iloc[1:]))))
 
 
+def checkpoint_effect(results: SeriesResults, split: str) -> pd.DataFrame:
+    """What the choice of checkpoint changes (a listed departure, experiments.REPORTED_CHECKPOINT):
+    per Table 1 row, the mean target accuracy on `split` of the last epoch's weights and of the
+    weights best on validation (the authors' choice), from the same runs' records."""
+    frame = pd.concat([results.table1, results.a_posteriori], ignore_index=True)
+    last, best = f"acc_{split}", f"acc_best_{split}"
+    if not len(frame) or last not in frame or best not in frame:
+        return pd.DataFrame(columns=["model", "last epoch", "best on val", "best - last"])
+    targets = frame[frame["domain"].ne(ex.SOURCE)].dropna(subset=[last, best])
+    means = targets.groupby("model", sort=False)[[last, best]].mean()
+    out = means.rename(columns={last: "last epoch", best: "best on val"}).reset_index()
+    out["best - last"] = out["best on val"] - out["last epoch"]
+    return out.round(2)
+
+
 # ---------------------------------------------------------------- files
 
 
@@ -341,9 +356,11 @@ def update_readme(readme: str | Path, marker: str, content: str) -> bool:
 
 
 def write_outputs(study: ex.Study, beside: pd.DataFrame, figure, claims_table: pd.DataFrame,
-                  *, figures_dir: str | Path | None = None, readme: str | Path | None = None) -> list[Path]:
+                  *, checkpoint: pd.DataFrame | None = None, figures_dir: str | Path | None = None,
+                  readme: str | Path | None = None) -> list[Path]:
     """figures/table1_<profile>.md|csv, figures/fig4_<profile>.png|pdf, and, for the mini
-    profile, the README's results block (all written atomically; default folders: the project's)."""
+    profile, the README's results block with `checkpoint_effect`'s table when given (all written
+    atomically; default folders: the project's)."""
     from .plots import save_figure
 
     out = Path(figures_dir) if figures_dir is not None else ex.project_root() / "figures"
@@ -362,6 +379,9 @@ def write_outputs(study: ex.Study, beside: pd.DataFrame, figure, claims_table: p
     if profile == "mini" and Path(readme).is_file():
         block = (f"{table_md}\n![Figure 4, mini profile](figures/fig4_mini.png)\n\n"
                  f"Claims of the paper and what the mini run shows:\n\n{markdown_table(claims_table)}\n")
+        if checkpoint is not None and len(checkpoint):
+            block += ("\nThe checkpoint the tables report (the last epoch's) against the one the authors keep "
+                      f"(best on validation), mean target accuracy of each row:\n\n{markdown_table(checkpoint)}\n")
         update_readme(readme, "mini-results", block)
         written.append(Path(readme))
     return written

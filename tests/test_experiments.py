@@ -158,3 +158,18 @@ def test_the_series_is_declared_once_and_the_report_reads_its_parts():
     assert [c.placement for _, c in late["table1"]] == ["all", "late"]
     with pytest.raises(TypeError, match="PlacementParams"):
         notebook_plans(study, "03_placement", ReportParams())
+
+
+def test_checkpoint_effect_compares_last_and_best_on_validation_per_row():
+    results = synthetic_results(gap=2.0)
+    t = results.table1
+    t["acc_test"] = t["accuracy"]
+    t["acc_best_test"] = t["accuracy"] + t["model"].map({"Finetuning": 1.0}).fillna(0.0)
+    results.a_posteriori["acc_test"] = results.a_posteriori["accuracy"]
+    results.a_posteriori["acc_best_test"] = results.a_posteriori["accuracy"] - 2.0
+    effect = report.checkpoint_effect(results, "test").set_index("model")
+    expected_last = t[t["model"] == "Parallel Res. adapt."]["accuracy"].mean()
+    assert effect.loc["Parallel Res. adapt.", "last epoch"] == pytest.approx(expected_last, abs=0.01)
+    assert effect.loc["Finetuning", "best - last"] == pytest.approx(1.0)
+    assert effect.loc["Series (a posteriori)", "best - last"] == pytest.approx(-2.0)
+    assert effect.loc["Parallel SVD", "best - last"] == 0.0
