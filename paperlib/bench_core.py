@@ -48,11 +48,13 @@ def profile_setting(name: str) -> Setting:
 
 BATCH = {"cpu": {"smoke": 8, "mini": 64, "full": 32}, "cuda": {"smoke": 32, "mini": 256, "full": 256}}
 TARGETS = {  # what the benchmark should show (printed with whether it is met; never asserted)
-    "adapter_step_ratio": 0.8,  # adapter training step / finetuning step, at most
+    # adapter training step / finetuning step, at most, per setting (issue 12: the fused parallel
+    # bound is (1 + 1 + 1/9) / 3 = 0.70 of the convolutions; at mini the rest of the step weighs more)
+    "adapter_step_ratio": {"smoke": 0.85, "mini": 0.85, "full": 0.75},
     "fused_inference_ratio": 1.02,  # fused adapters / plain network, at most
     "loader_speedup": 5.0,  # our loader / the reference pipeline, at least
-    "cpu_utilization": 0.40,  # CPU training FLOP/s / float32 matmul peak, at least
-    "h100_images_per_s": 20_000,  # training images/s on one H100, full setting, batch 256+
+    "cpu_utilization": 0.45,  # CPU training FLOP/s / float32 matmul peak, at least
+    "h100_images_per_s": 30_000,  # training images/s on one H100, full setting (64 px, width 1), batch 256+
 }
 
 

@@ -22,7 +22,7 @@ def evaluate_targets(result: dict) -> list[dict]:
     for sname, entry in result["settings"].items():
         for m in METHODS[1:]:
             add("adapter_step_ratio", f"{sname}: {m} step / finetune step",
-                entry["train"]["ratios"][f"{m}/finetune"], TARGETS["adapter_step_ratio"], True)
+                entry["train"]["ratios"][f"{m}/finetune"], TARGETS["adapter_step_ratio"][sname], True)
         add("fused_inference_ratio", f"{sname}: fused / plain inference time",
             entry["inference"]["ratios"]["fused/plain"], TARGETS["fused_inference_ratio"], True)
         add("loader_speedup", f"{sname}: our loader / reference pipeline (images/s)",

@@ -163,16 +163,16 @@ def test_cuda_report_renders_variants_and_the_h100_target(quick_run):
     full["setting"].update(name="full", image=72, crop=64, width=1.0)
     full["train"]["batch"] = 256
     full["variants"] = {"batch": 256,
-                        "parallel/bf16+channels_last": {"step_s": 0.01, "samples_s": [0.01], "images_per_s": 25_600.0,
+                        "parallel/bf16+channels_last": {"step_s": 0.01, "samples_s": [0.01], "images_per_s": 35_600.0,
                                                         "first_step_s": 0.5},
                         "parallel/bf16+channels_last+compile": {"error": "RuntimeError: no compiler"}}
     result["settings"] = {"full": full}
     result["targets"] = bench.evaluate_targets(result)
     h100 = [t for t in result["targets"] if t["name"] == "h100_images_per_s"]
-    assert len(h100) == 1 and h100[0]["value"] == 25_600.0 and h100[0]["met"] is True
+    assert len(h100) == 1 and h100[0]["value"] == 35_600.0 and h100[0]["met"] is True
     assert "cpu_utilization" not in {t["name"] for t in result["targets"]}
     text = bench.bench_markdown(result)
-    assert "skipped: RuntimeError: no compiler" in text and "25,600" in text and "NVIDIA H100" in text
+    assert "skipped: RuntimeError: no compiler" in text and "35,600" in text and "NVIDIA H100" in text
 
 
 def test_parallel_fused_runs_the_fused_function_and_parallel_does_not():
