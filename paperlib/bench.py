@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         tables = bench_markdown(args.markdown)
         print(tables, end="")
         if args.readme:
-            from .report import update_readme
+            from .readme_blocks import update_readme
 
             update_readme(args.readme, "bench", tables)
         return 0

@@ -13,6 +13,7 @@ import pandas as pd
 
 from . import experiments as ex
 from .checkpoint import atomic_write_bytes
+from .readme_blocks import update_readme  # noqa: F401  (report.update_readme: the results block)
 from .front import lora_claims
 from .models import ResNet26, count_parameters, multi_domain_size, round_multiplier
 from .score import BASELINE_ACCURACY, PAPER_COLUMNS, decathlon_score, paper_table1
@@ -340,19 +341,6 @@ def write_text(path: str | Path, text: str) -> Path:
     path = Path(path)
     atomic_write_bytes(path, text.encode())
     return path
-
-
-def update_readme(readme: str | Path, marker: str, content: str) -> bool:
-    """Replace what stands between `<!-- begin:MARKER -->` and `<!-- end:MARKER -->`."""
-    readme = Path(readme)
-    text = readme.read_text()
-    pattern = re.compile(rf"(<!-- begin:{re.escape(marker)} -->\n).*?(<!-- end:{re.escape(marker)} -->)", re.S)
-    if not pattern.search(text):
-        raise ValueError(f"{readme} has no <!-- begin:{marker} --> ... <!-- end:{marker} --> block")
-    new = pattern.sub(lambda m: m.group(1) + content.rstrip() + "\n" + m.group(2), text)
-    if new != text:
-        write_text(readme, new)
-    return new != text
 
 
 def write_outputs(study: ex.Study, beside: pd.DataFrame, figure, claims_table: pd.DataFrame,

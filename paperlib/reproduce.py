@@ -69,7 +69,7 @@ def run_series(profile: str, *, data_root: str | None = None, results_dir: str |
         done.append(out)
     readme = REPO / "README.md"
     if profile == "mini" and not dry_run and readme.is_file() and SERIES_TIMES_MARKER in readme.read_text():
-        from .report import update_readme
+        from .readme_blocks import update_readme
 
         update_readme(readme, "series-times", series_log.series_table(out_dir / series_log.LOG_NAME, list(NOTEBOOKS)))
     return done

@@ -105,3 +105,20 @@ def test_source_sheet_is_computed_from_the_counts():
     for family, n in family_counts(source_classes()[:counts["imagenet12"].classes]).items():
         assert f"| {family} |" in sheet and f"| {n} |" in sheet
     assert f"{size_ratio(counts):.1f}x" in sheet
+
+
+def test_the_data_sheet_shows_what_the_generator_counts(tmp_path):
+    """data/README.md's generated blocks (counts, size ratios, the source's families) are what
+    notebook 00 writes from the generator's counts at the mini profile: rewriting changes nothing."""
+    import shutil
+    from pathlib import Path
+
+    from paperlib.data.mini.datasheet import write_data_sheet
+    from paperlib.profiles import get_profile
+
+    sheet = Path(__file__).resolve().parents[1] / "data" / "README.md"
+    copy = shutil.copy(sheet, tmp_path / "README.md")
+    scales = {name: get_profile(name).mini_scale for name in ("smoke", "mini")}
+    write_data_sheet(copy, scale=get_profile("mini").mini_scale, scales=scales)
+    assert Path(copy).read_text() == sheet.read_text()
+    assert "20.5x" in sheet.read_text()
