@@ -371,5 +371,8 @@ def write_outputs(study: ex.Study, beside: pd.DataFrame, figure, claims_table: p
             block += ("\nThe checkpoint the tables report (the last epoch's) against the one the authors keep "
                       f"(best on validation), mean target accuracy of each row:\n\n{markdown_table(checkpoint)}\n")
         update_readme(readme, "mini-results", block)
+        from .front import budget_markdown
+
+        update_readme(readme, "lora-budget", budget_markdown())
         written.append(Path(readme))
     return written

@@ -207,3 +207,15 @@ def test_state_dict_round_trip_and_add_domain():
     with torch.no_grad():
         copied = rebuilt.set_domain("dtd").forward_features(x)
         torch.testing.assert_close(copied, rebuilt.set_domain("svhn").forward_features(x), rtol=0, atol=0)
+
+
+def test_readme_states_the_rank_and_multiplier_the_modules_give():
+    """The README's LoRA budget block is `front.budget_markdown()` (written by notebook 08), not typed."""
+    from pathlib import Path
+
+    from paperlib.front import budget_markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("<!-- begin:lora-budget -->\n")[1].split("<!-- end:lora-budget -->")[0]
+    assert block == budget_markdown()
+    assert "| full | 1 | 19 | x2.1618 | x2.1642 |" in block
