@@ -139,6 +139,8 @@ def source_strength(gaps: pd.DataFrame, *, profile: str, path: str | os.PathLike
         ax.plot(gaps.index, gaps.mean(axis=1), color="black", linestyle="--", label="mean")
     ax.axhline(0.0, color="gray", linewidth=0.8)
     ax.set_xscale("log")
+    ax.minorticks_off()  # the log axis' own labels crowd; the source sizes themselves label it
+    ax.set_xticks(list(gaps.index), [f"{int(n):,}" for n in gaps.index])
     ax.set_xlabel("source images pretrained on")
     ax.set_ylabel("parallel - finetuning (points)")
     ax.set_title(f"Source strength ({profile} profile)")
