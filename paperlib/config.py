@@ -97,9 +97,14 @@ class Runtime:
             raise ValueError(f"unknown device {self.device!r}; valid: {', '.join(DEVICES)} or cuda:N")
 
     @classmethod
-    def for_profile(cls, profile: str, *, data_root: str | None = None, **fields: Any) -> "Runtime":
-        """The profile's prepared cache under `data_root` (default: the profile's)."""
+    def for_profile(cls, profile: str, *, data_root: str | None = None, seed: int = 0, **fields: Any) -> "Runtime":
+        """The profile's prepared cache under `data_root`; by default the profile's folder and, for a
+        generated MiniDecathlon, the generation of `seed` in it (where the notebooks put it)."""
         p = get_profile(profile)
+        if data_root is None and p.mini_scale is not None:
+            from .data.mini import generation_id
+
+            data_root = str(Path(p.data_root) / generation_id(seed, p.image_size, scale=p.mini_scale))
         fields.setdefault("data_dir", str(Path(data_root or p.data_root) / p.cache_name))  # an explicit one wins
         return cls(**fields)
 

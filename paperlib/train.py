@@ -74,7 +74,8 @@ def split_config(values: dict) -> tuple[TrainConfig, Runtime]:
     With a "profile" key the profile's defaults (config.Profile) fill the rest of both."""
     runtime_keys = {f.name for f in dataclasses.fields(Runtime)}
     profile = values.pop("profile", "full")
-    runtime = Runtime.for_profile(profile, **{k: values.pop(k) for k in list(values) if k in runtime_keys})
+    runtime = Runtime.for_profile(profile, seed=values.get("seed", 0),
+                                  **{k: values.pop(k) for k in list(values) if k in runtime_keys})
     return TrainConfig.for_profile(profile, **values), runtime
 
 

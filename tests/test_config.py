@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from paperlib.config import Runtime, TrainConfig, paper_adapter_weight_decay
 from paperlib.profiles import PROFILES, get_profile, profile_defaults
+from paperlib.study import Study
 
 
 def test_defaults_are_the_authors():
@@ -90,7 +92,8 @@ def test_one_profile_table_sizes_configs_runtimes_and_the_series():
         assert (config.epochs, config.width, config.batch_size, config.crop) == (
             p.adapt_epochs, p.width, p.batch_size, p.crop)
         assert config.train_limit_batches == config.eval_limit_batches == p.limit_batches
-        assert Runtime.for_profile(name).data_dir == f"{p.data_root}/cache-{p.image_size}"
+        # the notebooks' data folder: for a generated MiniDecathlon, the generation of the seed in it
+        assert Path(Runtime.for_profile(name).data_dir).resolve() == Study(profile=name).cache_dir.resolve()
     dry = get_profile("full", dry_run=True)
     assert (dry.image_size, dry.width, dry.adapt_epochs, dry.limit_batches, dry.batch_size) == (72, 1.0, 1, 2, 4)
 
