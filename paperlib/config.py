@@ -27,7 +27,8 @@ decay of the convolution trained before it.
 - BNs and classifiers (`norm_head_decay="authors"`): the 3x3 decay when the 3x3 convolutions train
   (scratch, finetune), else the domain's adapter decay when its adapters train (series, parallel,
   svd), else `weight_decay` = 5e-4 (their `--wd 5.`, what a run that trains no 4-d tensor gets:
-  bn). `norm_head_decay="weight_decay"` gives every BN and classifier `weight_decay` (this
+  bn); and 5e-4 for a series network's stem-adapter BN1 in adapter runs, which no 4-d tensor
+  precedes (`decay.norm_head_decays`). `norm_head_decay="weight_decay"` gives every BN and classifier `weight_decay` (this
   project's earlier rule; not the authors').
 """
 

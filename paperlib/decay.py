@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
 from .config import TrainConfig
@@ -15,12 +16,12 @@ from .models import parameter_roles
 def param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
     """The trainable parameters in SGD groups by weight decay: "adapter:<domain>" (the paper's
     per-domain decay), "shared" (3x3 convs: shared_weight_decay or weight_decay) and the BNs and
-    heads: "norm_head:<domain>" under the authors' rule (`norm_head_decays`), "other"
+    heads: "norm_head:<domain>:<decay>" under the authors' rule (`norm_head_decays`), "other"
     (weight_decay) under norm_head_decay="weight_decay". Each group carries its parameters' names."""
     roles = parameter_roles(model)
     trainable = [(name, p, *roles[name]) for name, p in model.named_parameters() if p.requires_grad]
     shared_decay = config.weight_decay if config.shared_weight_decay is None else config.shared_weight_decay
-    per_domain = norm_head_decays(config, [(role, d) for _, _, role, d in trainable])
+    authors = norm_head_decays(config, [(name, p, role, d) for name, p, role, d in trainable])
     groups: dict[str, dict] = {}
     for name, p, role, d in trainable:
         if role == "adapter":
@@ -28,7 +29,8 @@ def param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
         elif role in ("shared", "basis"):
             key, decay = "shared", shared_decay
         elif config.norm_head_decay == "authors" and d is not None:
-            key, decay = f"norm_head:{d}", per_domain[d]
+            decay = authors[name]
+            key = f"norm_head:{d}:{decay:g}"
         else:
             key, decay = "other", config.weight_decay
         group = groups.setdefault(key, {"params": [], "names": [], "weight_decay": decay, "group": key})
@@ -39,23 +41,50 @@ def param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
     return list(groups.values())
 
 
-def norm_head_decays(config: TrainConfig, trainable: Sequence[tuple[str, str | None]]) -> dict[str, float]:
-    """domain -> the decay of its BNs and head under the authors' rule: their SGD gives each of
-    them the decay of the last 4-d tensor trained before it (docs/authors_code.md, "Weight decay
-    in the authors' code"): the 3x3 decay when the 3x3 convolutions train (scratch, finetune),
-    else the domain's adapter decay when its adapters train (series, parallel, svd, lora), else
-    `weight_decay` (their --wd: bn). `trainable`: (role, domain) of every trainable parameter."""
+def norm_head_decays(config: TrainConfig,
+                     trainable: Sequence[tuple[str, torch.Tensor, str, str | None]]) -> dict[str, float]:
+    """name -> the decay of each trainable BN and head parameter under the authors' rule: their SGD
+    gives it the decay of the last 4-d tensor trained before it in the parameter order
+    (docs/authors_code.md, "Weight decay in the authors' code"), counting the shared 3x3 kernels
+    and the parameter's own domain's adapter tensors (one domain trains per run there; the SVD's
+    gamma_t and LoRA's factors count as adapters); with none before
+    it, `weight_decay` (their --wd). So: the 3x3 decay when the 3x3 convolutions train (scratch,
+    finetune; the stem's kernel comes first), the domain's adapter decay in adapter runs (series,
+    parallel, svd, lora), `weight_decay` when only BNs and heads train, and `weight_decay` for a
+    series network's stem-adapter BN, which comes before any 1x1 kernel.
+    Early, mid and late placements are not in the authors' code: there every BN and head takes the
+    domain's adapter decay (in adapter runs; as `_per_domain`), not `weight_decay` for the BNs of
+    the stages before the first adapter, which a literal walk would give.
+    `trainable`: (name, parameter, role, domain) in the model's parameter order."""
+    if config.placement not in ("all", "half"):
+        return _per_domain(config, trainable)
     shared = config.weight_decay if config.shared_weight_decay is None else config.shared_weight_decay
-    roles = {role for role, _ in trainable}
-    decays = {}
-    for d in {d for _, d in trainable if d is not None}:
-        if "shared" in roles:
-            decays[d] = shared
-        elif ("adapter", d) in trainable:
-            decays[d] = config.adapter_decay(d)
-        else:
-            decays[d] = config.weight_decay
-    return decays
+    last_shared: tuple[int, float] | None = None  # (position, decay) of the last 4-d tensor seen
+    last_adapter: dict[str, tuple[int, float]] = {}
+    out = {}
+    for i, (name, p, role, d) in enumerate(trainable):
+        if p.dim() == 4 and role in ("shared", "basis"):
+            last_shared = (i, shared)
+        elif role == "adapter":  # 1x1 kernels; SVD's gamma_t and LoRA's factors play their part
+            last_adapter[d] = (i, config.adapter_decay(d))
+        elif role not in ("shared", "basis", "adapter") and d is not None:
+            before = [x for x in (last_shared, last_adapter.get(d)) if x is not None]
+            out[name] = max(before)[1] if before else config.weight_decay
+    return out
+
+
+def _per_domain(config: TrainConfig, trainable: Sequence[tuple[str, torch.Tensor, str, str | None]]) -> dict[str, float]:
+    """Every BN and head of a domain at one decay: the 3x3 decay when 3x3 kernels train, else the
+    domain's adapter decay when its adapters train, else `weight_decay`."""
+    shared = config.weight_decay if config.shared_weight_decay is None else config.shared_weight_decay
+    roles = {(role, d) for _, _, role, d in trainable}
+    shared_trains = any(role in ("shared", "basis") and p.dim() == 4 for _, p, role, _ in trainable)
+    out = {}
+    for name, _, role, d in trainable:
+        if role in ("shared", "basis", "adapter") or d is None:
+            continue
+        out[name] = shared if shared_trains else config.adapter_decay(d) if ("adapter", d) in roles else config.weight_decay
+    return out
 
 
 __all__ = ["param_groups", "norm_head_decays"]

@@ -79,10 +79,13 @@ def test_budget_counts_steps_as_the_engine_does():
 # ---------------------------------------------------------------- weight decay
 
 
-def authors_decay(method: str, role: str, domain: str) -> float:
+def authors_decay(method: str, role: str, domain: str, name: str = "") -> float:
     """The decay the authors' sgd.py gives (docs/authors_code.md, "Weight decay in the authors'
     code"): 3x3 1e-4; adapters the domain's; BNs and heads that of the last 4-d tensor trained
-    before them; --wd 5e-4 when none trains (bn)."""
+    before them; --wd 5e-4 when none trains (bn), and for a series network's stem-adapter BN1 in
+    adapter runs, the first parameter, which no 1x1 kernel precedes."""
+    if method == "series" and name.startswith("stem.conv.adapters.") and role == "norm":
+        return 5e-4
     if role in ("shared", "basis"):
         return 1e-4
     if role == "adapter":
@@ -113,7 +116,7 @@ def test_each_parameter_gets_the_authors_effective_decay(method):
     for group in param_groups(model, config):
         for name in group["names"]:
             role, d = roles[name]
-            assert group["weight_decay"] == pytest.approx(authors_decay(method, role, d)), (name, group["group"])
+            assert group["weight_decay"] == pytest.approx(authors_decay(method, role, d, name)), (name, group["group"])
             seen.add(role)
     assert {"norm", "head"} <= seen
 
@@ -187,3 +190,14 @@ def test_budget_csv_is_written_from_the_plans(tmp_path):
     assert set(frame.experiment) == {"table1", "transfer"}
     assert set(ex.TABLE1_ROWS) | {"Parallel SVD"} == set(frame[frame.experiment == "table1"].row)
     assert (frame.sgd_steps > 0).all()
+
+
+@pytest.mark.parametrize("placement", ["early", "mid", "late"])
+def test_placements_outside_the_authors_code_give_every_bn_the_adapter_decay(placement):
+    """Early / mid / late are not in the authors' code: every BN and head of the domain takes its
+    adapter decay, also those of the stages before the first adapter (a literal walk would give 5e-4)."""
+    model = ResNet26.build([("aircraft", 3)], width=0.125, adapter="parallel", placement=placement)
+    set_trainable(model, "parallel", "aircraft")
+    config = TrainConfig(method="parallel", domains=("aircraft",), width=0.125, placement=placement)
+    decays = {g["weight_decay"] for g in param_groups(model, config)}
+    assert decays == {0.002}
