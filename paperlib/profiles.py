@@ -83,14 +83,13 @@ def _profile_table() -> dict[str, Profile]:
                          adapt_epochs=1, width_factors=(0.5, 1.0), class_fractions=(0.5, 1.0),
                          transfer_fractions=(0.5, 1.0), few_fraction=0.25, mini_scale=0.2,
                          data_root="data/smoke", limit_batches=3, **figure4),
-        # the MiniDecathlon on a 2-core laptop in under an hour. pretrain_epochs: 4 epochs of the
-        # 51,200-image source = 6,400 steps, the old 10,000-image source's 20 epochs (6,250), so
-        # notebook 01 keeps its ~24 min. Measured at width 0.25 (issue 9), validation accuracy
-        # per epoch: 62.8, 67.6, 76.4 (lr 0.1), 91.9 (lr 0.001); still rising at lr 0.1, so more
-        # epochs may help where the budget allows. Width 0.5 costs ~4x a step: not affordable.
-        # Not converged (issue 9): the same run with epochs=8 (`paperlib train --config` of the
-        # exported 01 config; milestones at epochs 5 and 7) ends at 96.4% val against 92.3% at 4
-        # epochs (68.8, 83.4, 88.8, 89.8, 91.6 at lr 0.1; 96.0, 96.4; 96.4), 488 s alone on 2 cores.
+        # the MiniDecathlon on a 2-core laptop. pretrain_epochs: 4 epochs of the 51,200-image
+        # source = 6,400 steps, the old 10,000-image source's 20 epochs (6,250), so notebook 01
+        # keeps its ~24 min. Width 0.5 costs ~4x a step: not affordable. Not converged (issue 9):
+        # the main network's validation accuracy per epoch in the mini series is 67.3, 79.2, 88.1
+        # (lr 0.1), 92.3 (lr 0.001); the same run with epochs=8 (`paperlib train --config` of the
+        # exported 01 config; milestones at epochs 5 and 7) gives 68.8, 83.4, 88.8, 89.8, 91.6
+        # (lr 0.1), 96.0, 96.4 (0.01), 96.4 (0.001): +4.1 points, 488 s alone on 2 cores.
         "mini": Profile("mini", image_size=40, crop=32, width=0.25, batch_size=32, pretrain_epochs=4,
                         adapt_epochs=12, width_factors=(0.5, 1.0, 2.0), class_fractions=(0.25, 0.5, 1.0),
                         transfer_fractions=(0.1, 0.25, 0.5, 1.0), few_fraction=0.25, mini_scale=1.0,
