@@ -16,12 +16,14 @@ from .models import parameter_roles
 def param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
     """The trainable parameters in SGD groups by weight decay: "adapter:<domain>" (the paper's
     per-domain decay), "shared" (3x3 convs: shared_weight_decay or weight_decay) and the BNs and
-    heads: "norm_head:<domain>:<decay>" under the authors' rule (`norm_head_decays`), "other"
+    heads: "norm_head:<domain>" under the authors' rule (and "norm_head:<domain>:<decay>" for
+    the series stem BN1 that the rule sets apart) (`norm_head_decays`), "other"
     (weight_decay) under norm_head_decay="weight_decay". Each group carries its parameters' names."""
     roles = parameter_roles(model)
     trainable = [(name, p, *roles[name]) for name, p in model.named_parameters() if p.requires_grad]
     shared_decay = config.weight_decay if config.shared_weight_decay is None else config.shared_weight_decay
-    authors = norm_head_decays(config, [(name, p, role, d) for name, p, role, d in trainable])
+    authors = norm_head_decays(config, trainable)
+    usual = _per_domain(config, trainable)  # a domain's BNs and heads share a group unless the walk differs
     groups: dict[str, dict] = {}
     for name, p, role, d in trainable:
         if role == "adapter":
@@ -29,8 +31,8 @@ def param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
         elif role in ("shared", "basis"):
             key, decay = "shared", shared_decay
         elif config.norm_head_decay == "authors" and d is not None:
-            decay = authors[name]
-            key = f"norm_head:{d}:{decay:g}"
+            decay = authors[name]  # the series stem BN1 alone differs: its own group
+            key = f"norm_head:{d}" if decay == usual[name] else f"norm_head:{d}:{decay:g}"
         else:
             key, decay = "other", config.weight_decay
         group = groups.setdefault(key, {"params": [], "names": [], "weight_decay": decay, "group": key})

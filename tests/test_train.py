@@ -218,7 +218,8 @@ def test_weight_decay_reaches_the_optimizer(loader, monkeypatch):
 
     monkeypatch.setattr(torch.optim.SGD, "__init__", spy)
     train(tiny(method="series", domains=("dtd",), epochs=1, eval_splits=()), CPU, loader=loader)
-    assert captured["groups"] == {"adapter:dtd": 0.002, "norm_head:dtd": 0.002}
+    # the series stem adapter's BN1 comes before any 1x1 kernel: --wd, as in the authors' SGD
+    assert captured["groups"] == {"adapter:dtd": 0.002, "norm_head:dtd": 0.002, "norm_head:dtd:0.0005": 5e-4}
 
 
 def test_non_finite_loss_names_step_domain_and_lr_and_keeps_the_checkpoint(loader, tmp_path, monkeypatch):
