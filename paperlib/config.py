@@ -28,8 +28,8 @@ decay of the convolution trained before it.
   (scratch, finetune), else the domain's adapter decay when its adapters train (series, parallel,
   svd), else `weight_decay` = 5e-4 (their `--wd 5.`, what a run that trains no 4-d tensor gets:
   bn); and 5e-4 for a series network's stem-adapter BN1 in adapter runs, which no 4-d tensor
-  precedes (`decay.norm_head_decays`). `norm_head_decay="weight_decay"` gives every BN and classifier `weight_decay` (this
-  project's earlier rule; not the authors').
+  precedes (`decay.norm_head_decays`). `norm_head_decay="weight_decay"` gives every BN and
+  classifier `weight_decay` (this project's earlier rule; not the authors').
 """
 
 from __future__ import annotations
@@ -102,11 +102,7 @@ class Runtime:
         """The profile's prepared cache under `data_root`; by default the profile's folder and, for a
         generated MiniDecathlon, the generation of `seed` in it (where the notebooks put it)."""
         p = get_profile(profile)
-        if data_root is None and p.mini_scale is not None:
-            from .data.mini import generation_id
-
-            data_root = str(Path(p.data_root) / generation_id(seed, p.image_size, scale=p.mini_scale))
-        fields.setdefault("data_dir", str(Path(data_root or p.data_root) / p.cache_name))  # an explicit one wins
+        fields.setdefault("data_dir", str(Path(data_root or p.data_folder(seed)) / p.cache_name))  # an explicit one wins
         return cls(**fields)
 
 

@@ -174,7 +174,6 @@ def lora_claims(ours: pd.DataFrame) -> list[tuple[str, str, str, str, bool]]:
              bool(par["mean"] >= lora["mean"]))]
 
 
-
 def budget_markdown(profiles: Sequence[str] = ("smoke", "mini", "full")) -> str:
     """The README's statement of the LoRA row's rank and exact multiplier at each profile, beside
     the parallel row's (computed from peft-built modules, `lora_budget`)."""
@@ -188,6 +187,7 @@ def budget_markdown(profiles: Sequence[str] = ("smoke", "mini", "full")) -> str:
         lines.append(f"| {name} | {settings.width:g} | {b.rank} | x{b.multiplier:.4f} | x{b.parallel_multiplier:.4f} "
                      f"| {b.lora_per_domain:,} / {b.parallel_per_domain:,} |")
     return "\n".join(lines) + "\n"
+
 
 __all__ = ["LORA_ROW", "budget_markdown", "front_budgets", "front_plan", "lora_budget", "lora_claims", "pareto_figure",
            "profile_classes", "row_rank"]

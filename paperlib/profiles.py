@@ -4,6 +4,7 @@ defaults and the bench are at smoke, mini and full. Nothing else sizes a profile
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,16 @@ class Profile:
     def cache_name(self) -> str:
         """The prepared cache's folder inside the data root."""
         return f"cache-{self.image_size}"
+
+    def data_folder(self, seed: int) -> Path:
+        """The default data root, relative to the project: `data_root` for the real data; for a
+        generated MiniDecathlon, one sub-folder per generation (seed, size, counts, generator
+        version: `data.mini.generation_id`), so that two seeds never share a folder."""
+        if self.mini_scale is None:
+            return Path(self.data_root)
+        from .data.mini import generation_id
+
+        return Path(self.data_root) / generation_id(seed, self.image_size, scale=self.mini_scale)
 
     def train_defaults(self) -> dict[str, Any]:
         """The TrainConfig fields this profile sets (an adaptation's schedule)."""

@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import experiments as ex
 from .checkpoint import atomic_write_bytes
-from .readme_blocks import update_readme  # noqa: F401  (report.update_readme: the results block)
+from .readme_blocks import update_readme
 from .front import lora_claims
 from .models import ResNet26, count_parameters, multi_domain_size, round_multiplier
 from .score import BASELINE_ACCURACY, PAPER_COLUMNS, decathlon_score, paper_table1

@@ -73,12 +73,7 @@ class Study:
         version: `data.mini.generation_id`), so that two seeds never share a folder."""
         if self.data_root:
             return Path(self.data_root)
-        s = self.settings
-        if s.mini_scale is None:
-            return project_root() / s.data_root
-        from .data.mini import generation_id
-
-        return project_root() / s.data_root / generation_id(self.seed, s.image_size, scale=s.mini_scale)
+        return project_root() / self.settings.data_folder(self.seed)
 
     @property
     def cache_dir(self) -> Path:
