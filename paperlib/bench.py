@@ -21,7 +21,7 @@ Markdown) and `bench_cpu` (the CPU variants); this module runs them and is the c
 
     paperlib bench [--device cpu|cuda] [--profile smoke|mini|full ...] [--repeats N] [--quick]
                    [--batch N] [--workers N] [--data-root DIR] [--no-variants] --out FILE.json
-    paperlib bench --markdown FILE.json
+    paperlib bench --markdown FILE.json [--readme README.md [--block NAME]]
 
 A profile names a setting (image side, crop, width); the default measures mini and full.
 """
@@ -266,7 +266,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a few seconds: smoke setting, small batches and sizes")
     p.add_argument("--out", help="the JSON to write (atomically)")
     p.add_argument("--markdown", metavar="JSON", help="print the Markdown tables of an existing JSON and exit")
-    p.add_argument("--readme", metavar="README", help="with --markdown: also put the tables in README's bench block")
+    p.add_argument("--readme", metavar="README", help="with --markdown: also put the tables in a block of README")
+    p.add_argument("--block", default="bench",
+                   help="with --readme: the block's name (default bench; the README has bench-h100 for the GPU)")
     args = p.parse_args(argv)
     if args.markdown is None and args.out is None:
         p.error("--out FILE.json is required (or --markdown JSON)")
@@ -304,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.readme:
             from .readme_blocks import update_readme
 
-            update_readme(args.readme, "bench", tables)
+            update_readme(args.readme, args.block, tables)
         return 0
     plan = plan_from_args(args)
     if plan.device == "cuda" and not torch.cuda.is_available():

@@ -86,16 +86,32 @@ class Runtime:
     steps per epoch, and a worker would compile every run anew. channels_last (the spec's field,
     applied on CUDA only) measured 0.89x to 1.07x eager on the CPU, i.e. no win: it stays off
     there. On CUDA both are worth it (the bench's `variants`); pass `compile=True` there.
+
+    Fused parallel-adapter training (`paperlib.fused`, sec. 3.1.2) by device, from the bench
+    (benchmarks/cpu.json, h100.json, h100_b1024.json): on the CPU, where the convolutions are the
+    step, it is the faster form at every setting; on one H100 it wins at batch 1024 (eager and
+    compiled) and loses to the two branches at batch 256, where its few extra kernels per layer
+    weigh in a short step. `fused_adapters` None follows that; True / False force a form. Both
+    forms compute the same function (tests/test_fused.py) up to float rounding.
     """
 
     data_dir: str = "data/decathlon/cache-72"  # prepared cache read by paperlib.data.load_split
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     compile: bool = False  # torch.compile the model
     progress: bool | None = None  # tqdm bar per epoch; None: only when stderr is a terminal
+    fused_adapters: bool | None = None  # parallel adapters as one convolution; None: `fused_training_for`
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ValueError(f"unknown device {self.device!r}; valid: {', '.join(DEVICES)} or cuda:N")
+
+    def fused_training_for(self, device_type: str, batch_size: int) -> bool:
+        """Whether a training on a `device_type` ("cpu", "cuda") device at `batch_size` runs its parallel adapters fused (the
+        class docstring): `fused_adapters` if set, else always on the CPU and at batch 1024 and
+        more on CUDA (measured: faster at 1024, slower at 256; untested in between)."""
+        if self.fused_adapters is not None:
+            return self.fused_adapters
+        return device_type == "cpu" or batch_size >= 1024
 
     @classmethod
     def for_profile(cls, profile: str, *, data_root: str | None = None, seed: int = 0, **fields: Any) -> "Runtime":
@@ -247,6 +263,14 @@ class TrainConfig:
             frozen["pretrained"] = tuple(cls.from_dict(p) if isinstance(p, Mapping) else p
                                          for p in values["pretrained"])
         return cls(**frozen)
+
+    def fused_training_for(self, device_type: str, batch_size: int) -> bool:
+        """Whether a training on a `device_type` ("cpu", "cuda") device at `batch_size` runs its parallel adapters fused (the
+        class docstring): `fused_adapters` if set, else always on the CPU and at batch 1024 and
+        more on CUDA (measured: faster at 1024, slower at 256; untested in between)."""
+        if self.fused_adapters is not None:
+            return self.fused_adapters
+        return device_type == "cpu" or batch_size >= 1024
 
     @classmethod
     def for_profile(cls, profile: str, **overrides: Any) -> "TrainConfig":

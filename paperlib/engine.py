@@ -36,6 +36,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import checkpoint as ckpt
+from .adapters import set_fused_training
 from .compress import compress_jointly
 from .decay import norm_head_decays, param_groups
 from .config import Runtime, TrainConfig
@@ -134,6 +135,7 @@ def train(config: TrainConfig, runtime: Runtime | None = None, *, loader: Loader
     try:
         data = load_run_data(config, loader or (lambda d, s: load_split(runtime.data_dir, d, s)), device)
         model = _trainable_model(config, data, device, group, _weight_files(config, pretrained))
+        set_fused_training(model, runtime.fused_training_for(device.type, config.batch_size))
         optimizer = torch.optim.SGD(param_groups(model, config), lr=config.initial_lr, momentum=config.momentum)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, config.milestone_epochs(), config.lr_decay)
         start_epoch, history, elapsed, resumed, best = _resume(checkpoint, config, model, optimizer, scheduler)

@@ -124,6 +124,16 @@ def test_markdown_renders_every_table(quick_run, capsys):
     assert capsys.readouterr().out == text
 
 
+def test_markdown_goes_into_the_named_readme_block(quick_run, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("a\n<!-- begin:bench -->\nold\n<!-- end:bench -->\n<!-- begin:bench-h100 -->\nold\n"
+                      "<!-- end:bench-h100 -->\n")
+    assert bench.main(["--markdown", str(quick_run), "--readme", str(readme), "--block", "bench-h100"]) == 0
+    cpu_block, gpu_block = readme.read_text().split("<!-- begin:bench-h100 -->")
+    assert "old" in cpu_block and "| target |" not in cpu_block  # the default block is left alone
+    assert "| target |" in gpu_block and "old" not in gpu_block
+
+
 def test_compile_failure_is_recorded_not_raised(monkeypatch):
     def broken(model, **kwargs):
         raise RuntimeError("no compiler here")

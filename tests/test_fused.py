@@ -184,3 +184,24 @@ def test_engine_trains_parallel_adapters_through_the_fused_function(monkeypatch)
     training_calls = [c for c in calls if c[0]]
     assert len(training_calls) == 2 * convs  # every adapted conv, every step
     assert not any(trainable for _, trainable in training_calls)  # the 3x3 filters were frozen
+
+
+def test_runtime_picks_the_form_measured_faster_on_each_device():
+    from paperlib.config import Runtime
+
+    assert Runtime().fused_training_for("cpu", 32) and Runtime().fused_training_for("cpu", 4096)
+    assert not Runtime().fused_training_for("cuda", 256)  # the H100 bench: two branches faster
+    assert Runtime().fused_training_for("cuda", 1024)  # and fused faster here
+    assert not Runtime(fused_adapters=False).fused_training_for("cpu", 32)
+    assert Runtime(fused_adapters=True).fused_training_for("cuda", 128)
+
+
+def test_engine_runs_two_branches_when_the_runtime_says_so(monkeypatch):
+    calls = []
+    monkeypatch.setattr(adapters, "fused_parallel_conv", lambda *args, **kwargs: calls.append(args))
+    config = TrainConfig(method="parallel", domains=("cifar100",), width=0.125, epochs=1, batch_size=16,
+                         profile="smoke", train_limit_batches=2, eval_limit_batches=1)
+    from paperlib.config import Runtime
+
+    record = train(config, Runtime(fused_adapters=False), loader=random_loader())
+    assert calls == [] and record is not None
