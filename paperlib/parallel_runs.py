@@ -9,7 +9,12 @@ loads them like any stored run, so its rows are those of the serial path.
 
 - Dependencies: a run is started only once every run it starts from (`TrainConfig.upstream`:
   the pretrained network, the adapters an SVD compresses) is stored; those are trained here
-  too, first. Runs start in plan order (upstream first), at most `workers` at a time.
+  too, first. At most `workers` run at a time.
+- Order: of the runs that can start, the one with the longest chain of estimated work ahead of
+  it starts first (its own training FLOPs plus the longest chain of the runs that wait for it;
+  `critical_path_order`). The longest trainings then never start last, where one of them would
+  run alone while the other cores idle: notebook 01's wider source net trained its last 10
+  minutes alone in plan order. The order changes only when runs finish, never what they compute.
 - Identity: each run is seeded by its spec, and a worker trains it exactly as the serial path
   does (`train.run_or_load`, under the run's lock, so two notebooks or two pools never train one
   run twice). With the same thread count (one) the records match the serial path's bit for bit
@@ -29,6 +34,7 @@ import dataclasses
 import multiprocessing
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
 import torch
@@ -70,6 +76,36 @@ def missing_runs(store: ResultStore, configs: Iterable[TrainConfig]) -> dict[str
     return missing
 
 
+def estimated_flops(config: TrainConfig, cache_dir: str | Path) -> float:
+    """A run's training FLOPs (`reproduce.training_images` x `training_flops_per_image`), its
+    images counted from the prepared cache's manifests (0 for a split that is not prepared)."""
+    from .checkpoint import read_json
+    from .data.cache import entry_dir
+    from .reproduce import training_flops_per_image, training_images
+
+    def train_size(domain: str) -> int:
+        splits = ("train", "val") if config.train_split == "trainval" else (config.train_split,)
+        manifests = [entry_dir(cache_dir, domain, split) / "manifest.json" for split in splits]
+        return sum(read_json(m)["count"] for m in manifests if m.is_file())
+
+    per_image = training_flops_per_image(config.width, config.crop or 64, adapter=config.adapter,
+                                         placement=config.placement, method=config.method)
+    return training_images(config, train_size) * per_image
+
+
+def critical_path_order(runs: dict[str, TrainConfig], cost: Callable[[TrainConfig], float]) -> dict[str, TrainConfig]:
+    """`runs` (upstream runs before the runs that start from them) sorted by the work on the
+    longest chain that starts with each run: its cost plus the largest such figure among the
+    runs of `runs` that start from it. Upstream runs still come first (their chain is longer);
+    ties keep plan order."""
+    chain: dict[str, float] = {}
+    for run_id, config in reversed(list(runs.items())):  # a run's dependents come after it
+        waiting = [chain[other] for other, c in runs.items() if any(u.run_id == run_id for u in c.upstream)]
+        chain[run_id] = cost(config) + max(waiting, default=0.0)
+    position = {run_id: i for i, run_id in enumerate(runs)}
+    return {run_id: runs[run_id] for run_id in sorted(runs, key=lambda r: (-chain[r], position[r]))}
+
+
 def _start_worker() -> None:
     """One torch thread per worker (why: the module docstring and config.Runtime)."""
     torch.set_num_threads(1)
@@ -100,6 +136,7 @@ def train_side_by_side(store: ResultStore, runtime: Runtime, configs: Iterable[T
     pending = missing_runs(store, configs)
     if not pending:
         return []
+    pending = critical_path_order(pending, lambda config: estimated_flops(config, runtime.data_dir))
     say = progress or (lambda message: None)
     runtime = dataclasses.replace(runtime, progress=False)  # no interleaved progress bars
     total, trained = len(pending), []
@@ -133,4 +170,4 @@ def train_side_by_side(store: ResultStore, runtime: Runtime, configs: Iterable[T
     return trained
 
 
-__all__ = ["default_workers", "missing_runs", "train_side_by_side"]
+__all__ = ["critical_path_order", "default_workers", "estimated_flops", "missing_runs", "train_side_by_side"]

@@ -17,6 +17,7 @@ import functools
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -134,8 +135,8 @@ def print_plan(profile: str, *, data_root: str | None = None, dry_run: bool = Fa
     total_flops = 0.0
     print(f"{'notebook':<24} {'method':<9} {'domains':<14} {'width':>5} {'epochs':>6} {'images':>12} {'PFLOP':>8}")
     for notebook, labels, config in plan:
-        n = sum(sizes.get(config.train_split, sizes["train"]).get(d, 0) for d in config.domains) * config.train_fraction
-        images = n * config.epochs
+        split_sizes = sizes.get(config.train_split, sizes["train"])
+        images = training_images(config, lambda d: split_sizes.get(d, 0))
         flops = images * training_flops_per_image(config.width, config.crop or study.settings.crop,
                                                    adapter=config.adapter, placement=config.placement,
                                                    method=config.method)
@@ -147,6 +148,16 @@ def print_plan(profile: str, *, data_root: str | None = None, dry_run: bool = Fa
     print(f"{len(plan)} trainings, {total_flops / 1e15:.1f} PFLOP in all; at 40% of an H100's ~400 TFLOP/s "
           f"(bf16, dense) that is about {total_flops / (0.4 * 400e12) / 3600:.1f} GPU-hours")
     return 0
+
+
+def training_images(config, train_size: Callable[[str], int]) -> float:
+    """Images a run trains on, all epochs: its domains' training images (`train_size(domain)`, of
+    its train split) x the fractions it keeps x epochs, or batches x batch size where the steps
+    per epoch are limited (smoke, dry runs)."""
+    per_epoch = sum(train_size(d) for d in config.domains) * config.train_fraction * config.class_fraction
+    if config.train_limit_batches is not None:
+        per_epoch = min(per_epoch, config.train_limit_batches * config.batch_size)
+    return per_epoch * config.epochs
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,14 +1,16 @@
 """Trainings side by side (paperlib.parallel_runs): the same records as the serial path."""
 
+import dataclasses
 import hashlib
 
 import pytest
 
 from paperlib import experiments as ex
-from paperlib.parallel_runs import default_workers, missing_runs
+from paperlib.parallel_runs import critical_path_order, default_workers, estimated_flops, missing_runs
 from paperlib.params import Params
 from paperlib.profiles import get_profile
 from paperlib.results import ResultStore
+from paperlib.study import prepare_data
 
 
 def _plan(study):
@@ -57,6 +59,32 @@ def test_missing_runs_lists_upstream_runs_first_and_once(tmp_path):
     position = {c.run_id: i for i, c in enumerate(order)}
     for config in order:
         assert all(position[source.run_id] < position[config.run_id] for source in config.upstream)
+
+
+def test_the_longest_chain_of_work_starts_first_and_upstream_runs_stay_first(tmp_path):
+    study = ex.Study(profile="smoke", results_dir=str(tmp_path))
+    runs = missing_runs(study.store, [c for _, c in _plan(study)])  # scratch -> parallel x 2 -> svd
+    ids = list(runs)
+    cost = {ids[0]: 10.0, ids[1]: 1.0, ids[2]: 5.0}
+    cost.update({r: 2.0 for r in ids[3:]})
+    order = list(critical_path_order(runs, lambda c: cost[c.run_id]))
+    assert order[0] == ids[0]  # everything waits for the pretraining
+    assert order.index(ids[2]) < order.index(ids[1])  # the costlier adapter run before the cheaper
+    position = {r: i for i, r in enumerate(order)}
+    for run_id in order:
+        assert all(position[u.run_id] < position[run_id] for u in runs[run_id].upstream if u.run_id in runs)
+    # equal costs keep plan order
+    assert list(critical_path_order({r: runs[r] for r in ids[1:3]}, lambda c: 1.0)) == ids[1:3]
+
+
+def test_a_run_costs_its_training_flops(tmp_path):
+    study = ex.Study(profile="smoke", data_root=str(tmp_path / "data"), results_dir=str(tmp_path / "r"))
+    prepare_data(study, domains=["imagenet12", "dtd", "svhn"])
+    runs = list(missing_runs(study.store, [study.bind(c) for _, c in _plan(study)]).values())
+    costs = [estimated_flops(c, study.runtime.data_dir) for c in runs]
+    assert all(c > 0 for c in costs)
+    wider = estimated_flops(dataclasses.replace(runs[0], width=2 * runs[0].width), study.runtime.data_dir)
+    assert 3 < wider / costs[0] < 5  # FLOPs grow with the square of the width
 
 
 def test_workers_are_runtime_not_spec():
