@@ -1,7 +1,7 @@
 """The MiniDecathlon data sheet's numbers (data/README.md), written by code: the tree's counts and
-the source/target size ratio at every profile, and the source's table of families. Notebook 00
-refreshes them for the mini profile, so a change of the generator's counts cannot leave the
-sheet behind."""
+the source/target size ratio at every profile, the source's table of families, and each target's
+accuracy from scratch (`baseline`). Notebook 00 refreshes them for the mini profile, so a change
+of the generator cannot leave the sheet behind."""
 
 from __future__ import annotations
 
@@ -26,6 +26,16 @@ def profile_ratios(scales: dict[str, float]) -> str:
     return (f"At the profiles' scales (`size_ratio(resolve_counts(scale))`): {'; '.join(parts)}. The full "
             f"profile uses ImageNet itself: {real['imagenet12']:,} vs {largest} {real[largest]:,}, "
             f"{real['imagenet12'] / real[largest]:.1f}x.")
+
+
+def write_scratch_baseline(readme: str | Path, accuracy: dict[str, float], *, scale: float) -> Path:
+    """The sheet's from-scratch block (`baseline.scratch_baselines` of the series' own cache)."""
+    from ...readme_blocks import update_readme
+    from .baseline import baseline_markdown
+
+    counts = resolve_counts(scale)
+    update_readme(readme, "scratch-baseline", baseline_markdown(accuracy, {d: counts[d].classes for d in accuracy}))
+    return Path(readme)
 
 
 def write_data_sheet(readme: str | Path, *, scale: float, scales: dict[str, float]) -> Path:

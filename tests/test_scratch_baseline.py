@@ -1,0 +1,54 @@
+"""The data sheet's from-scratch baseline (paperlib.data.mini.baseline): trained on a prepared
+cache, kept beside it, read back instead of trained again, and written as the sheet's table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from paperlib.data import prepare
+from paperlib.data.mini import baseline
+from paperlib.data.mini.baseline import BaselineSettings, baseline_markdown, scratch_baselines
+from paperlib.data.tiny import write_tiny_tree
+
+SETTINGS = BaselineSettings(crop=8, batch=4, min_epochs=1, min_steps=2, max_steps=3)
+
+
+@pytest.fixture()
+def cache(tmp_path):
+    write_tiny_tree(tmp_path / "root", domains=("aircraft", "svhn"), classes=3, per_class=(4, 1, 2))
+    prepare(tmp_path / "root", tmp_path / "cache", ["aircraft", "svhn"], size=12, workers=0)
+    return tmp_path / "cache"
+
+
+def test_trained_once_then_read_from_beside_the_cache(cache, monkeypatch):
+    got = scratch_baselines(cache, domains=("aircraft", "svhn"), settings=SETTINGS, progress=None)
+    assert set(got) == {"aircraft", "svhn"} and all(0.0 <= v <= 100.0 for v in got.values())
+    stored = json.loads((cache / "scratch_baseline.json").read_text())
+    assert stored["accuracy"] == got and stored["settings"]["max_steps"] == 3
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(baseline, "scratch_accuracy", no_training)
+    assert scratch_baselines(cache, domains=("aircraft", "svhn"), settings=SETTINGS, progress=None) == got
+    with pytest.raises(AssertionError, match="trained again"):  # other settings: trained anew
+        scratch_baselines(cache, domains=("svhn",), settings=BaselineSettings(crop=8, max_steps=2), progress=None)
+
+
+def test_the_same_data_and_seed_give_the_same_accuracy(cache):
+    first = baseline.scratch_accuracy(cache, "aircraft", SETTINGS)
+    assert baseline.scratch_accuracy(cache, "aircraft", SETTINGS) == first
+
+
+def test_an_unlabelled_test_split_is_refused(tmp_path):
+    write_tiny_tree(tmp_path / "root", domains=("svhn",), labelled_test=False)
+    prepare(tmp_path / "root", tmp_path / "cache", ["svhn"], size=12, workers=0)
+    with pytest.raises(ValueError, match="no labels"):
+        baseline.scratch_accuracy(tmp_path / "cache", "svhn", SETTINGS)
+
+
+def test_the_sheet_table_shows_chance_beside_each_accuracy():
+    table = baseline_markdown({"svhn": 89.64, "daimlerpedcls": 85.0}, {"svhn": 10, "daimlerpedcls": 2})
+    assert "| svhn | 10 | 10.0% | 89.6% |" in table and "| daimlerpedcls | 2 | 50.0% | 85.0% |" in table
