@@ -42,6 +42,22 @@ def test_the_same_data_and_seed_give_the_same_accuracy(cache):
     assert baseline.scratch_accuracy(cache, "aircraft", SETTINGS) == first
 
 
+def test_two_workers_give_the_one_thread_serial_numbers(cache, tmp_path):
+    import shutil
+
+    import torch
+
+    other = shutil.copytree(cache, tmp_path / "other")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers' thread count
+    try:
+        serial = scratch_baselines(cache, domains=("aircraft", "svhn"), settings=SETTINGS, progress=None)
+    finally:
+        torch.set_num_threads(threads)
+    side = scratch_baselines(other, domains=("aircraft", "svhn"), settings=SETTINGS, workers=2, progress=None)
+    assert side == serial
+
+
 def test_an_unlabelled_test_split_is_refused(tmp_path):
     write_tiny_tree(tmp_path / "root", domains=("svhn",), labelled_test=False)
     prepare(tmp_path / "root", tmp_path / "cache", ["svhn"], size=12, workers=0)

@@ -17,6 +17,8 @@ epochs, 300 steps). ImageNet's stand-in is left out: notebook 01's validation cu
 from __future__ import annotations
 
 import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -96,22 +98,39 @@ def scratch_accuracy(cache_dir: str | Path, domain: str, settings: BaselineSetti
 
 
 def scratch_baselines(cache_dir: str | Path, *, domains=TARGETS, settings: BaselineSettings = BaselineSettings(),
-                      progress=print) -> dict[str, float]:
+                      workers: int = 1, progress=print) -> dict[str, float]:
     """domain -> from-scratch test accuracy (%), read from `<cache_dir>/scratch_baseline.json`
-    when it holds these settings, else trained and written there (atomically)."""
+    when it holds these settings, else trained and written there (atomically, a domain at a
+    time: an interruption keeps the others). `workers` > 1 trains that many domains side by side
+    in forked processes of one torch thread each (as the series' trainings, `parallel_runs`)."""
     from ...checkpoint import atomic_write_json, read_json
 
     path = Path(cache_dir) / "scratch_baseline.json"
     stored = read_json(path) if path.is_file() else {}
     if stored.get("settings") != asdict(settings):
         stored = {"settings": asdict(settings), "accuracy": {}}
-    for domain in domains:
-        if domain not in stored["accuracy"]:
-            stored["accuracy"][domain] = round(scratch_accuracy(cache_dir, domain, settings), 2)
-            atomic_write_json(path, stored)  # one domain at a time: an interruption keeps the others
-            if progress:
-                progress(f"{domain}: {stored['accuracy'][domain]:.1f}% from scratch")
+    missing = [d for d in domains if d not in stored["accuracy"]]
+
+    def keep(domain: str, accuracy: float) -> None:
+        stored["accuracy"][domain] = round(accuracy, 2)
+        atomic_write_json(path, stored)
+        if progress:
+            progress(f"{domain}: {accuracy:.1f}% from scratch")
+
+    if workers > 1 and len(missing) > 1:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(workers, len(missing)), mp_context=context, initializer=_one_thread) as pool:
+            futures = {pool.submit(scratch_accuracy, cache_dir, d, settings): d for d in missing}
+            for future in as_completed(futures):
+                keep(futures[future], future.result())
+    else:
+        for domain in missing:
+            keep(domain, scratch_accuracy(cache_dir, domain, settings))
     return {d: stored["accuracy"][d] for d in domains}
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
 
 
 def baseline_markdown(accuracy: dict[str, float], classes: dict[str, int]) -> str:
