@@ -23,6 +23,7 @@ CPU_VARIANTS = {  # name -> (torch threads: None = the run's, channels_last, tor
     "threads1": (1, False, False),
     "threads2": (2, False, False),
     "channels_last": (None, True, False),
+    "threads1+channels_last": (1, True, False),  # how the series' workers would train with it
     "compile": (None, False, True),
 }
 

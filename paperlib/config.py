@@ -93,6 +93,14 @@ class Runtime:
     compiled) and loses to the two branches at batch 256, where its few extra kernels per layer
     weigh in a short step. `fused_adapters` None follows that; True / False force a form. Both
     forms compute the same function (tests/test_fused.py) up to float rounding.
+
+    `channels_last_cpu`: the spec's `channels_last` applied on the CPU too (the model's weights
+    channels-last, so oneDNN runs every convolution in that layout). The bench's
+    `threads1+channels_last` variant measures it as the series' workers would train (one thread,
+    mini); oneDNN's plain-layout kernels are slowest at the mini's narrow first stage. It is off
+    by default although it wins there: it changes the float rounding of every mini training, so
+    the stored mini results (and the README's tables) would no longer be what `make reproduce`
+    computes bit for bit; it is to be switched on with the next full re-run of the series.
     """
 
     data_dir: str = "data/decathlon/cache-72"  # prepared cache read by paperlib.data.load_split
@@ -100,6 +108,7 @@ class Runtime:
     compile: bool = False  # torch.compile the model
     progress: bool | None = None  # tqdm bar per epoch; None: only when stderr is a terminal
     fused_adapters: bool | None = None  # parallel adapters as one convolution; None: `fused_training_for`
+    channels_last_cpu: bool = False  # channels_last on the CPU as well (the spec's field is CUDA's); see above
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES and not self.device.startswith("cuda:"):

@@ -136,6 +136,8 @@ def train(config: TrainConfig, runtime: Runtime | None = None, *, loader: Loader
         data = load_run_data(config, loader or (lambda d, s: load_split(runtime.data_dir, d, s)), device)
         model = _trainable_model(config, data, device, group, _weight_files(config, pretrained))
         set_fused_training(model, runtime.fused_training_for(device.type, config.batch_size))
+        if config.channels_last and device.type == "cpu" and runtime.channels_last_cpu:
+            model.to(memory_format=torch.channels_last)  # x may stay NCHW: oneDNN follows the weights
         optimizer = torch.optim.SGD(param_groups(model, config), lr=config.initial_lr, momentum=config.momentum)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, config.milestone_epochs(), config.lr_decay)
         start_epoch, history, elapsed, resumed, best = _resume(checkpoint, config, model, optimizer, scheduler)

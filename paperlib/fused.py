@@ -42,6 +42,8 @@ def centre_input(x: torch.Tensor, offset: tuple[int, int], stride: tuple[int, in
     """x shifted so that a 1x1 convolution at `stride` reads, for output pixel i, the input pixel
     under the kernel centre, stride * i + offset (zero outside x), and yields exactly out_hw."""
     top, left = offset
+    if not (top or left) and stride == (1, 1) and tuple(x.shape[-2:]) == tuple(out_hw):
+        return x  # 'same' padding at stride 1 (most of ResNet-26): x itself
     if top or left:
         pt, pl = max(-top, 0), max(-left, 0)
         x = F.pad(x, (pl, pl, pt, pt))[..., top + pt:, left + pl:]
@@ -96,15 +98,17 @@ class FusedParallelConv(torch.autograd.Function):
     def forward(ctx, x, weight, alpha, bias, stride, padding, dilation, groups, offset):  # type: ignore[override]
         kh, kw = weight.shape[-2:]  # g = f + diag_L(alpha), diag_L as adapters.diag_embed
         fused = weight + F.pad(alpha, (kw // 2, kw // 2, kh // 2, kh // 2))  # C_out x C_in/groups x L x L
+        ctx.param_dtypes = (weight.dtype, alpha.dtype, None if bias is None else bias.dtype)
         dtype = _amp_dtype(x)
-        if dtype is not None:  # autocast would cast inside F.conv2d; do it here so backward sees the same
+        if dtype is None:  # the common case on the CPU: no autocast context to enter (its cost shows at mini)
+            y = F.conv2d(x, fused, bias, stride, padding, dilation, groups)
+        else:  # autocast would cast inside F.conv2d; do it here so backward sees the same
             x, fused, alpha = x.to(dtype), fused.to(dtype), alpha.to(dtype)
             bias = None if bias is None else bias.to(dtype)
-        with torch.autocast(x.device.type, enabled=False):
-            y = F.conv2d(x, fused, bias, stride, padding, dilation, groups)
+            with torch.autocast(x.device.type, enabled=False):
+                y = F.conv2d(x, fused, bias, stride, padding, dilation, groups)
         ctx.save_for_backward(x, fused, alpha)
         ctx.geometry = (stride, padding, dilation, groups, offset)
-        ctx.param_dtypes = (weight.dtype, alpha.dtype, None if bias is None else bias.dtype)
         return y
 
     @staticmethod
@@ -131,8 +135,9 @@ class FusedParallelConv(torch.autograd.Function):
         elif need_a:  # the 1x1 weight gradient at the conv's stride, x read at the kernel centre
             ga = alpha_grad(x, grad_y, alpha, offset, stride, groups)
         w_dtype, a_dtype, b_dtype = ctx.param_dtypes
-        cast = (lambda t, dt: None if t is None else t.to(dt))
-        return (gx, cast(gw, w_dtype), cast(ga, a_dtype), cast(gb, b_dtype), None, None, None, None, None)
+        if (fused.dtype, fused.dtype, b_dtype and fused.dtype) != ctx.param_dtypes:  # e.g. autocast's bf16
+            gw, ga, gb = (None if t is None else t.to(dt) for t, dt in ((gw, w_dtype), (ga, a_dtype), (gb, b_dtype)))
+        return gx, gw, ga, gb, None, None, None, None, None
 
 
 def fused_parallel_conv(x: torch.Tensor, conv: nn.Conv2d, alpha: torch.Tensor,
