@@ -115,9 +115,9 @@ class Runtime:
             raise ValueError(f"unknown device {self.device!r}; valid: {', '.join(DEVICES)} or cuda:N")
 
     def fused_training_for(self, device_type: str, batch_size: int) -> bool:
-        """Whether a training on a `device_type` ("cpu", "cuda") device at `batch_size` runs its parallel adapters fused (the
-        class docstring): `fused_adapters` if set, else always on the CPU and at batch 1024 and
-        more on CUDA (measured: faster at 1024, slower at 256; untested in between)."""
+        """Whether a training on a `device_type` ("cpu", "cuda") device at `batch_size` runs its
+        parallel adapters fused (the class docstring): `fused_adapters` if set, else always on the
+        CPU and at batch 1024 and more on CUDA (measured: faster at 1024, slower at 256; untested in between)."""
         if self.fused_adapters is not None:
             return self.fused_adapters
         return device_type == "cpu" or batch_size >= 1024
@@ -272,14 +272,6 @@ class TrainConfig:
             frozen["pretrained"] = tuple(cls.from_dict(p) if isinstance(p, Mapping) else p
                                          for p in values["pretrained"])
         return cls(**frozen)
-
-    def fused_training_for(self, device_type: str, batch_size: int) -> bool:
-        """Whether a training on a `device_type` ("cpu", "cuda") device at `batch_size` runs its parallel adapters fused (the
-        class docstring): `fused_adapters` if set, else always on the CPU and at batch 1024 and
-        more on CUDA (measured: faster at 1024, slower at 256; untested in between)."""
-        if self.fused_adapters is not None:
-            return self.fused_adapters
-        return device_type == "cpu" or batch_size >= 1024
 
     @classmethod
     def for_profile(cls, profile: str, **overrides: Any) -> "TrainConfig":
