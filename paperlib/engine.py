@@ -134,10 +134,10 @@ def train(config: TrainConfig, runtime: Runtime | None = None, *, loader: Loader
         torch.backends.cudnn.benchmark = True
     try:
         data = load_run_data(config, loader or (lambda d, s: load_split(runtime.data_dir, d, s)), device)
-        model = _trainable_model(config, data, device, group, _weight_files(config, pretrained))
+        channels_last = config.channels_last and (device.type == "cuda" or runtime.channels_last_cpu)
+        model = _trainable_model(config, data, device, group, _weight_files(config, pretrained),
+                                 channels_last=channels_last)
         set_fused_training(model, runtime.fused_training_for(device.type, config.batch_size))
-        if config.channels_last and device.type == "cpu" and runtime.channels_last_cpu:
-            model.to(memory_format=torch.channels_last)  # x may stay NCHW: oneDNN follows the weights
         optimizer = torch.optim.SGD(param_groups(model, config), lr=config.initial_lr, momentum=config.momentum)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, config.milestone_epochs(), config.lr_decay)
         start_epoch, history, elapsed, resumed, best = _resume(checkpoint, config, model, optimizer, scheduler)
@@ -173,8 +173,9 @@ def _weight_files(config: TrainConfig, pretrained: Sequence[str | os.PathLike] |
 
 
 def _trainable_model(config: TrainConfig, data: RunData, device: torch.device, group: Group,
-                     weight_files: Sequence) -> ResNet26:
-    """The model built from the pretrained weights, with what `config.method` trains marked, on the device."""
+                     weight_files: Sequence, *, channels_last: bool) -> ResNet26:
+    """The model built from the pretrained weights, with what `config.method` trains marked, on the
+    device, its weights channels-last if asked (on the CPU, x may stay NCHW: oneDNN follows them)."""
     model = build_model(config, data.num_classes, sources=[load_model(p) for p in weight_files])
     trainable = set()
     for d in config.domains:
@@ -182,7 +183,7 @@ def _trainable_model(config: TrainConfig, data: RunData, device: torch.device, g
     for name, p in model.named_parameters():
         p.requires_grad_(name in trainable)
     model.to(device)
-    if config.channels_last and device.type == "cuda":
+    if channels_last:
         model.to(memory_format=torch.channels_last)
     if group.world > 1 and config.sync_bn:
         swap_batchnorm(model, nn.SyncBatchNorm if device.type == "cuda" else AllReduceBatchNorm2d)

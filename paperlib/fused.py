@@ -135,7 +135,7 @@ class FusedParallelConv(torch.autograd.Function):
         elif need_a:  # the 1x1 weight gradient at the conv's stride, x read at the kernel centre
             ga = alpha_grad(x, grad_y, alpha, offset, stride, groups)
         w_dtype, a_dtype, b_dtype = ctx.param_dtypes
-        if (fused.dtype, fused.dtype, b_dtype and fused.dtype) != ctx.param_dtypes:  # e.g. autocast's bf16
+        if any(dt not in (None, fused.dtype) for dt in ctx.param_dtypes):  # e.g. autocast's bf16
             gw, ga, gb = (None if t is None else t.to(dt) for t, dt in ((gw, w_dtype), (ga, a_dtype), (gb, b_dtype)))
         return gx, gw, ga, gb, None, None, None, None, None
 

@@ -34,8 +34,8 @@ import dataclasses
 import multiprocessing
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
 
 import torch
 
@@ -79,14 +79,11 @@ def missing_runs(store: ResultStore, configs: Iterable[TrainConfig]) -> dict[str
 def estimated_flops(config: TrainConfig, cache_dir: str | Path) -> float:
     """A run's training FLOPs (`reproduce.training_images` x `training_flops_per_image`), its
     images counted from the prepared cache's manifests (0 for a split that is not prepared)."""
-    from .checkpoint import read_json
-    from .data.cache import entry_dir
-    from .reproduce import training_flops_per_image, training_images
+    from .reproduce import prepared_count, training_flops_per_image, training_images
 
     def train_size(domain: str) -> int:
         splits = ("train", "val") if config.train_split == "trainval" else (config.train_split,)
-        manifests = [entry_dir(cache_dir, domain, split) / "manifest.json" for split in splits]
-        return sum(read_json(m)["count"] for m in manifests if m.is_file())
+        return sum(prepared_count(cache_dir, domain, split) or 0 for split in splits)
 
     per_image = training_flops_per_image(config.width, config.crop or 64, adapter=config.adapter,
                                          placement=config.placement, method=config.method)
@@ -98,10 +95,14 @@ def critical_path_order(runs: dict[str, TrainConfig], cost: Callable[[TrainConfi
     longest chain that starts with each run: its cost plus the largest such figure among the
     runs of `runs` that start from it. Upstream runs still come first (their chain is longer);
     ties keep plan order."""
+    dependents: dict[str, list[str]] = {run_id: [] for run_id in runs}
+    for run_id, config in runs.items():
+        for source in config.upstream:
+            if source.run_id in dependents:
+                dependents[source.run_id].append(run_id)
     chain: dict[str, float] = {}
     for run_id, config in reversed(list(runs.items())):  # a run's dependents come after it
-        waiting = [chain[other] for other, c in runs.items() if any(u.run_id == run_id for u in c.upstream)]
-        chain[run_id] = cost(config) + max(waiting, default=0.0)
+        chain[run_id] = cost(config) + max((chain[d] for d in dependents[run_id]), default=0.0)
     position = {run_id: i for i, run_id in enumerate(runs)}
     return {run_id: runs[run_id] for run_id in sorted(runs, key=lambda r: (-chain[r], position[r]))}
 

@@ -169,20 +169,24 @@ def training_flops_per_image(width: float, crop: int, *, adapter: str | None, pl
     return 3 * 2 * count_macs(model, torch.zeros(1, 3, crop, crop), domain="imagenet12")["total"]
 
 
+def prepared_count(cache_dir: str | os.PathLike, domain: str, split: str) -> int | None:
+    """Images of one split in the prepared cache (its manifest), None where it is not prepared."""
+    from .checkpoint import read_json
+    from .data.cache import entry_dir
+
+    manifest = entry_dir(cache_dir, domain, split) / "manifest.json"
+    return read_json(manifest)["count"] if manifest.is_file() else None
+
+
 def train_set_sizes(study) -> dict[str, int]:
     """Training images per domain: from the prepared cache when there is one, else the real
     Decathlon's (data.facts)."""
-    from .data.cache import entry_dir
-    from .checkpoint import read_json
     from .data.facts import decathlon_counts
 
     real = decathlon_counts()
     sizes = {}
     for d in real:
-        counts = []
-        for split in ("train", "val"):
-            manifest = entry_dir(study.cache_dir, d, split) / "manifest.json"
-            counts.append(read_json(manifest)["count"] if manifest.is_file() else None)
+        counts = [prepared_count(study.cache_dir, d, split) for split in ("train", "val")]
         if None in counts:
             counts = [real[d]["train"], real[d]["val"]]
         trainval = study.settings.train_split == "trainval" and d != "imagenet12"
