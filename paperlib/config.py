@@ -79,13 +79,12 @@ class Runtime:
     slower than one (benchmarks/README.md); the small smoke / mini networks keep one core busy
     on their own, so the cores are used by independent runs instead of by one run's threads.
 
-    CPU compile and channels_last, decided from `paperlib bench` (benchmarks/README.md, shared
-    2-core machine, load 4 to 6): `compile` stays False on the CPU for every profile. Inductor
-    took 15 to 67 s per model and process against a per-step gain within the measurement's noise
-    for finetuning (mini: 0.75x eager, break-even after 4,400 steps); smoke trainings have 3
-    steps per epoch, and a worker would compile every run anew. channels_last (the spec's field,
-    applied on CUDA only) measured 0.89x to 1.07x eager on the CPU, i.e. no win: it stays off
-    there. On CUDA both are worth it (the bench's `variants`); pass `compile=True` there.
+    CPU compile, decided from `paperlib bench` and an ad hoc check (benchmarks/README.md):
+    `compile` stays False on the CPU for every profile. On a quiet machine, one thread, the mini
+    setting at batch 32 (channels-last), inductor compiled finetuning in 52 s (cold cache) for
+    0.88x of eager's step: 5.8 ms a step, so a 12,800-step mini pretraining wins about 20 s net,
+    and every adaptation (a few hundred steps) loses; each worker process compiles every run
+    anew. On CUDA it is worth it (the bench's `variants`); pass `compile=True` there.
 
     Fused parallel-adapter training (`paperlib.fused`, sec. 3.1.2) by device, from the bench
     (benchmarks/cpu.json, h100.json, h100_b1024.json): on the CPU, where the convolutions are the
@@ -95,12 +94,12 @@ class Runtime:
     forms compute the same function (tests/test_fused.py) up to float rounding.
 
     `channels_last_cpu`: the spec's `channels_last` applied on the CPU too (the model's weights
-    channels-last, so oneDNN runs every convolution in that layout). The bench's
-    `threads1+channels_last` variant measures it as the series' workers would train (one thread,
-    mini); oneDNN's plain-layout kernels are slowest at the mini's narrow first stage. It is off
-    by default although it wins there: it changes the float rounding of every mini training, so
-    the stored mini results (and the README's tables) would no longer be what `make reproduce`
-    computes bit for bit; it is to be switched on with the next full re-run of the series.
+    channels-last, so oneDNN runs every convolution in that layout). On by default since the
+    mini re-run of 2026-11-26 (evening): the bench's `threads1+channels_last` variant, one thread
+    as the series' workers train, measured 0.91x of the plain layout's step for finetuning and
+    0.88x for fused parallel adapters at the mini setting (benchmarks/cpu.json), and notebook 01
+    agreed (benchmarks/README.md). oneDNN's plain-layout kernels are slowest at the mini's narrow
+    first stage. False gives the plain layout (the same function up to float rounding).
     """
 
     data_dir: str = "data/decathlon/cache-72"  # prepared cache read by paperlib.data.load_split
@@ -108,7 +107,7 @@ class Runtime:
     compile: bool = False  # torch.compile the model
     progress: bool | None = None  # tqdm bar per epoch; None: only when stderr is a terminal
     fused_adapters: bool | None = None  # parallel adapters as one convolution; None: `fused_training_for`
-    channels_last_cpu: bool = False  # channels_last on the CPU as well (the spec's field is CUDA's); see above
+    channels_last_cpu: bool = True  # channels_last on the CPU as well (the spec's field is CUDA's); see above
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES and not self.device.startswith("cuda:"):

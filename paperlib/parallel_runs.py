@@ -142,6 +142,10 @@ def train_side_by_side(store: ResultStore, runtime: Runtime, configs: Iterable[T
     runtime = dataclasses.replace(runtime, progress=False)  # no interleaved progress bars
     total, trained = len(pending), []
     context = multiprocessing.get_context("spawn" if _uses_cuda(runtime.device) else "fork")
+    if context.get_start_method() == "fork":
+        # every optimizer's constructor imports torch._dynamo (1.5 to 5 s); imported once here,
+        # the forked workers share it instead of each paying for it
+        import torch._dynamo  # noqa: F401
     running: dict[Future, tuple[TrainConfig, int]] = {}
     with ProcessPoolExecutor(max_workers=min(workers, total), mp_context=context, initializer=_start_worker) as pool:
         try:

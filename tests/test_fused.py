@@ -75,6 +75,21 @@ def test_fused_equals_two_branches_outputs_and_gradients(case, frozen):
         torch.testing.assert_close(g, grads_ref[name], rtol=1e-4, atol=1e-4, msg=name)
 
 
+@pytest.mark.parametrize("case", CASES, ids=[str(c) for c in CASES])
+def test_channels_last_alpha_gradient_equals_the_plain_layout_one(case):
+    """fused.alpha_grad's channels-last matrix product (groups 1) and its per-image form agree."""
+    fused, _ = pair(case, frozen=True)
+    x = torch.randn(3, 8, 11, 12)
+    grad_y = torch.randn_like(fused(x))
+    _, _, plain = run(fused, x, grad_y)
+    cl = copy.deepcopy(fused).to(memory_format=torch.channels_last)
+    _, _, grads = run(cl, x.contiguous(memory_format=torch.channels_last),
+                      grad_y.contiguous(memory_format=torch.channels_last))
+    alpha = next(n for n in plain if "alpha" in n or "adapter" in n)
+    assert plain[alpha] is not None and plain[alpha].abs().sum() > 0
+    torch.testing.assert_close(grads[alpha], plain[alpha], rtol=1e-4, atol=1e-5)
+
+
 def test_gradcheck_float64():
     """Against finite differences: stride 2, groups 2, bias, and a centre offset (padding 0)."""
     torch.manual_seed(0)
