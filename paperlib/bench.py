@@ -48,6 +48,7 @@ from .bench_cpu import bench_cpu_variants
 from .bench_data import bench_data
 from .bench_memory import step_memory
 from .bench_report import bench_markdown, evaluate_targets, write_json
+from .config import Runtime
 from .models import count_macs
 
 
@@ -57,15 +58,17 @@ from .models import count_macs
 def bench_train(setting: Setting, plan: Plan) -> dict:
     batch = plan.batch_for(setting.name)
     cuda = plan.device == "cuda"
+    channels_last = cuda or Runtime().channels_last_cpu  # the layout the engine trains in by default
     x = torch.zeros(1, 3, setting.crop, setting.crop)
-    result: dict = {"batch": batch, "amp_bf16": cuda, "channels_last": cuda, "step_source": _step_source()}
+    result: dict = {"batch": batch, "amp_bf16": cuda, "channels_last": channels_last,
+                    "step_source": _step_source()}
     models, steps, macs = {}, {}, {}
     for method in METHODS:
         torch.manual_seed(0)
         models[method] = build_model(method, setting)
         macs[method] = count_macs(models[method], x, domain=DOMAIN)["total"]
         steps[method] = make_train_step(models[method], base_method(method), setting, batch, plan.device, amp=cuda,
-                                        channels_last=cuda)
+                                        channels_last=channels_last)
     # the peak products take their turn in every round, so utilization is measured under one load
     products = peak_products(plan)
     samples = _timed({**steps, **{f"peak/{name}": fn for name, (fn, _) in products.items()}}, plan)

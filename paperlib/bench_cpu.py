@@ -81,25 +81,33 @@ def bench_cpu_variants(setting: Setting, plan: Plan, methods=("finetune", FUSED)
             gain = result[eager]["step_s"] - compiled["step_s"]
             compiled.update(compile_s=compile_s, gain_per_step_s=gain,
                             break_even_steps=compile_s / gain if gain > 0 else None)
+    # each variant's adapter step against finetuning's (medians of the same run, separate rounds)
+    result["ratios_to_finetune"] = {
+        f"{method}/{name}": result[f"{method}/{name}"]["step_s"] / result[f"finetune/{name}"]["step_s"]
+        for method in methods if method != "finetune" for name in CPU_VARIANTS
+        if "step_s" in result.get(f"{method}/{name}", {}) and "step_s" in result.get(f"finetune/{name}", {})}
     return result
 
 
 def cpu_variants_markdown(r: dict) -> list[str]:
     """The CPU variants table of `bench_report.bench_markdown`."""
-    out = ["| setting | method / variant | images/s | step / eager | first step (s) | compile (s) "
-           "| break-even steps |", "|---|---|--:|--:|--:|--:|--:|"]
+    out = ["| setting | method / variant | images/s | step / eager | step / finetune's | first step (s) "
+           "| compile (s) | break-even steps |", "|---|---|--:|--:|--:|--:|--:|--:|"]
     for e in r["settings"].values():
         s = e["setting"]
         label = f"{s['name']} ({s['image']}/{s['crop']} px, w {s['width']:g})"
-        for key, x in e.get("cpu_variants", {}).items():
-            if not isinstance(x, dict):
+        variants = e.get("cpu_variants", {})
+        to_finetune = variants.get("ratios_to_finetune", {})
+        for key, x in variants.items():
+            if not isinstance(x, dict) or key == "ratios_to_finetune":
                 continue
             if "error" in x:
-                out.append(f"| {label} | {key} | skipped: {x['error']} | | | | |")
+                out.append(f"| {label} | {key} | skipped: {x['error']} | | | | | |")
                 continue
             compile_s = f"{x['compile_s']:.1f}" if "compile_s" in x else ""
             even = x.get("break_even_steps")
             even = "" if "compile_s" not in x else ("never" if even is None else f"{even:,.0f}")
-            out.append(f"| {label} | {key} | {x['images_per_s']:,.0f} | {x['ratio_to_eager']:.2f} "
+            ratio = f"{to_finetune[key]:.2f}" if key in to_finetune else ""
+            out.append(f"| {label} | {key} | {x['images_per_s']:,.0f} | {x['ratio_to_eager']:.2f} | {ratio} "
                        f"| {x['first_step_s']:.1f} | {compile_s} | {even} |")
     return out

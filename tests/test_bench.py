@@ -200,8 +200,13 @@ def test_cpu_variants_are_timed_against_eager(monkeypatch):
 
     monkeypatch.setattr(torch, "compile", lambda model, **kwargs: model)
     plan = bench.Plan(device="cpu", settings=("smoke",), batch=4, warmup=0, repeats=2, min_sample_s=0.0)
-    result = bench_cpu.bench_cpu_variants(bench.profile_setting("smoke"), plan, methods=("parallel_fused",))
+    result = bench_cpu.bench_cpu_variants(bench.profile_setting("smoke"), plan,
+                                          methods=("finetune", "parallel_fused"))
     assert result["batch"] == 4 and torch.get_num_threads() == result["run_threads"]
+    assert result["ratios_to_finetune"].keys() == {f"parallel_fused/{name}" for name in bench_cpu.CPU_VARIANTS}
+    series = result["ratios_to_finetune"]["parallel_fused/threads1+channels_last"]
+    assert series == pytest.approx(result["parallel_fused/threads1+channels_last"]["step_s"]
+                                   / result["finetune/threads1+channels_last"]["step_s"])
     for name in bench_cpu.CPU_VARIANTS:
         x = result[f"parallel_fused/{name}"]
         assert x["images_per_s"] > 0 and x["ratio_to_eager"] > 0 and len(x["samples_s"]) == 2
@@ -212,6 +217,7 @@ def test_cpu_variants_are_timed_against_eager(monkeypatch):
     text = "\n".join(bench_cpu.cpu_variants_markdown({"settings": {"smoke": {
         "setting": {"name": "smoke", "image": 36, "crop": 32, "width": 0.125}, "cpu_variants": result}}}))
     assert "parallel_fused/threads2" in text and "break-even" in text
+    assert f"| {series:.2f} |" in text  # the adapter / finetuning column
 
 
 def test_markdown_of_a_json_without_parallel_fused(quick_run):
