@@ -87,9 +87,11 @@ class Runtime:
     anew. On CUDA it is worth it (the bench's `variants`); pass `compile=True` there.
 
     Fused parallel-adapter training (`paperlib.fused`, sec. 3.1.2) by device, from the bench
-    (benchmarks/cpu.json, h100.json, h100_b1024.json): on the CPU, where the convolutions are the
-    step, it is the faster form at every setting; on one H100 it wins at batch 1024 (eager and
-    compiled) and loses to the two branches at batch 256, where its few extra kernels per layer
+    (benchmarks/cpu.json, h100.json, h100_b512*.json, h100_b1024.json): on the CPU, where the
+    convolutions are the step, it is the faster form at every setting; on one H100 it wins at
+    batch 1024 (eager and compiled), at batch 512 eager (two runs: 1.12x and 0.97x of finetuning's
+    step, against 1.15x and 1.10x for the two branches; compiled, a tie), and loses to the two
+    branches at batch 256, where its few extra kernels per layer
     weigh in a short step. `fused_adapters` None follows that; True / False force a form. Both
     forms compute the same function (tests/test_fused.py) up to float rounding.
 
@@ -116,10 +118,11 @@ class Runtime:
     def fused_training_for(self, device_type: str, batch_size: int) -> bool:
         """Whether a training on a `device_type` ("cpu", "cuda") device at `batch_size` runs its
         parallel adapters fused (the class docstring): `fused_adapters` if set, else always on the
-        CPU and at batch 1024 and more on CUDA (measured: faster at 1024, slower at 256; untested in between)."""
+        CPU and at batch 512 and more on CUDA (measured: faster at 512 and 1024, slower at 256;
+        untested in between)."""
         if self.fused_adapters is not None:
             return self.fused_adapters
-        return device_type == "cpu" or batch_size >= 1024
+        return device_type == "cpu" or batch_size >= 512
 
     @classmethod
     def for_profile(cls, profile: str, *, data_root: str | None = None, seed: int = 0, **fields: Any) -> "Runtime":
