@@ -109,7 +109,7 @@ class Runtime:
     compile: bool = False  # torch.compile the model
     progress: bool | None = None  # tqdm bar per epoch; None: only when stderr is a terminal
     fused_adapters: bool | None = None  # parallel adapters as one convolution; None: `fused_training_for`
-    channels_last_cpu: bool = True  # channels_last on the CPU as well (the spec's field is CUDA's); see above
+    channels_last_cpu: bool = True  # the spec's channels_last on the CPU as well; see above
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
@@ -187,7 +187,7 @@ class TrainConfig:
     # numerics
     seed: int = 0
     amp: bool = True  # bf16 autocast (CUDA only; no-op on CPU)
-    channels_last: bool = True  # CUDA only
+    channels_last: bool = True  # CUDA, and the CPU with Runtime.channels_last_cpu (its default)
     sync_bn: bool = True  # under torchrun: batch statistics over the global batch
     train_limit_batches: int | None = None  # dry runs: at most this many steps per epoch
     eval_limit_batches: int | None = None  # dry runs: at most this many batches per split
