@@ -11,7 +11,7 @@ import pytest
 
 from paperlib.data.dryrun import write_real_format_tree
 from paperlib.data.submission import check_submission
-from paperlib.experiments import SOURCE, TARGETS
+from paperlib.experiments import SOURCE, TARGETS, project_root
 from paperlib.reproduce import NOTEBOOKS, run_series
 from paperlib.results import load_records
 from paperlib.series import submission_rows
@@ -22,8 +22,12 @@ from paperlib.submissions import submission_name
 def _run_full_dry_run(tmp_path, test_labels: bool):
     root = write_real_format_tree(tmp_path / "decathlon", test_labels=test_labels)
     runs = tmp_path / "runs"
+    figures = project_root() / "figures"
+    before = {f: f.stat().st_mtime_ns for f in figures.glob("*_full.*")}
     executed = run_series("full", data_root=str(root), dry_run=True, runs_dir=str(runs), progress=False)
     assert [p.stem for p in executed] == list(NOTEBOOKS)
+    # a dry run checks a code path: it writes no figure of the profile into the project
+    assert {f: f.stat().st_mtime_ns for f in figures.glob("*_full.*")} == before
     records = load_records(runs / "full-dry-run" / "results")
     assert set(records["profile"]) == {"full"}
     assert set(records["width"]) >= {0.5, 1.0, 2.5} and set(records["crop"]) == {64}
