@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 
 from .adapters import fuse_adapters
-from .bench_core import (BATCH, DOMAIN, FUSED, METHODS, SCHEMA, Plan, Setting, _paired_ratio, _round_peaks,
+from .bench_core import (BATCH, DOMAIN, FUSED, SCHEMA, TIMED, Plan, Setting, _paired_ratio, _round_peaks,
                          _sync, _timed, base_method, build_model, log, make_train_step, matmul_peak, peak_products,
                          profile_setting)
 from .bench_cpu import bench_cpu_variants
@@ -63,7 +63,7 @@ def bench_train(setting: Setting, plan: Plan) -> dict:
     result: dict = {"batch": batch, "amp_bf16": cuda, "channels_last": channels_last,
                     "step_source": _step_source()}
     models, steps, macs = {}, {}, {}
-    for method in METHODS:
+    for method in TIMED:
         torch.manual_seed(0)
         models[method] = build_model(method, setting)
         macs[method] = count_macs(models[method], x, domain=DOMAIN)["total"]
@@ -74,7 +74,7 @@ def bench_train(setting: Setting, plan: Plan) -> dict:
     samples = _timed({**steps, **{f"peak/{name}": fn for name, (fn, _) in products.items()}}, plan)
     peaks = _round_peaks(products, samples, "peak/")
     result["peak_flop_s"] = statistics.median(peaks)
-    for method in METHODS:
+    for method in TIMED:
         median = statistics.median(samples[method])
         train_flops = 3 * 2 * macs[method]  # forward, backward to the inputs, backward to the weights
         rates = [train_flops * batch / t for t in samples[method]]
@@ -85,7 +85,7 @@ def bench_train(setting: Setting, plan: Plan) -> dict:
             "utilization": statistics.median(rate / peak for rate, peak in zip(rates, peaks)),
             "memory": step_memory(steps[method], plan.device, models[method]),
         }
-    result["ratios"] = {f"{m}/finetune": _paired_ratio(samples[m], samples["finetune"]) for m in METHODS[1:]}
+    result["ratios"] = {f"{m}/finetune": _paired_ratio(samples[m], samples["finetune"]) for m in TIMED[1:]}
     return result
 
 
@@ -201,9 +201,9 @@ def _run(plan: Plan, argv: list[str] | None) -> dict:
     for name in plan.settings:
         setting = profile_setting(name)
         entry: dict = {"setting": asdict(setting)}
-        log(f"{name}: training {', '.join(METHODS)}")
+        log(f"{name}: training {', '.join(TIMED)}")
         entry["train"] = bench_train(setting, plan)
-        log(f"{name}: " + ", ".join(f"{m} {entry['train'][m]['images_per_s']:,.0f}" for m in METHODS) + " images/s")
+        log(f"{name}: " + ", ".join(f"{m} {entry['train'][m]['images_per_s']:,.0f}" for m in TIMED) + " images/s")
         log(f"{name}: inference plain / unfused / fused")
         entry["inference"] = bench_inference(setting, plan)
         log(f"{name}: data pipelines")

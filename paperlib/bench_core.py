@@ -25,6 +25,12 @@ SCHEMA = 1
 DOMAIN = "cifar100"  # the domain trained and timed: RandomCrop + flip, 100 classes
 FUSED = "parallel_fused"  # parallel adapters trained as one convolution (paperlib.fused), as the engine does
 METHODS = ("finetune", "parallel", FUSED, "series")  # "parallel": the two-branch form, for comparison
+# The floor under every adapter step: all convolutions frozen and no adapter, only BN and the
+# classifier train (Table 1's BN adaptation). An adapter step is this step plus its adapters' work,
+# so floor / finetune is the least any adapter step / finetune can be at a setting. Timed with the
+# methods, never judged against a goal.
+FLOOR = "bn"
+TIMED = (*METHODS, FLOOR)
 
 
 @dataclass(frozen=True)

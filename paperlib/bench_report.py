@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .bench_core import METHODS, TARGETS
+from .bench_core import FLOOR, METHODS, TARGETS, TIMED
 from .bench_cpu import cpu_variants_markdown
 
 
@@ -23,6 +23,11 @@ def evaluate_targets(result: dict) -> list[dict]:
         for m in METHODS[1:]:
             add("adapter_step_ratio", f"{sname}: {m} step / finetune step",
                 entry["train"]["ratios"][f"{m}/finetune"], TARGETS["adapter_step_ratio"][sname], True)
+        floor = entry["train"]["ratios"].get(f"{FLOOR}/finetune")  # a JSON from before the floor lacks it
+        if floor is not None:  # the least an adapter step can cost here, beside the goal (no goal of its own)
+            rows.append({"name": "adapter_step_floor", "what": f"{sname}: floor, {FLOOR} step (convolutions "
+                         "frozen, no adapter) / finetune step", "value": floor,
+                         "target": TARGETS["adapter_step_ratio"][sname], "op": "<=", "met": None})
         add("fused_inference_ratio", f"{sname}: fused / plain inference time",
             entry["inference"]["ratios"]["fused/plain"], TARGETS["fused_inference_ratio"], True)
         add("loader_speedup", f"{sname}: our loader / reference pipeline (images/s)",
@@ -76,7 +81,7 @@ def bench_markdown(source: str | Path | dict) -> str:
             "| GFLOP/s | of peak | step memory (MiB) |", "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for s, e in r["settings"].items():
         t = e["train"]
-        for meth in (m for m in METHODS if m in t):  # a JSON from before parallel_fused lacks it
+        for meth in (m for m in TIMED if m in t):  # a JSON from before parallel_fused or the floor lacks it
             x = t[meth]
             ratio = 1.0 if meth == "finetune" else t["ratios"][f"{meth}/finetune"]
             out.append(f"| {_setting(e)} | {meth} | {t['batch']} | {x['images_per_s']:,.0f} | {1e3 * x['step_s']:.1f} "

