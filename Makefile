@@ -9,11 +9,15 @@ PROFILE ?= mini
 
 .PHONY: venv test reproduce lab clean
 
+# --no-compile: Python compiles a module when it is first imported instead (a minute of the
+# install, nearly all of it for modules never imported).
+PIP := $(BIN)/python -m pip install --quiet --no-compile
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(PIP) --upgrade pip
+	$(PIP) $(TORCH_PINS)
+	$(PIP) -e '.[test]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 

@@ -22,11 +22,13 @@ needs to end exactly where an uninterrupted one does. Multi-process runs: see di
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -149,8 +151,14 @@ def train(config: TrainConfig, runtime: Runtime | None = None, *, loader: Loader
         t0 = time.perf_counter()
         if group.world > 1 and config.sync_bn:
             swap_batchnorm(model, nn.BatchNorm2d)  # plain BNs again: the returned model is ordinary
-        metrics, predictions = evaluate_all(config, model, data)
-        metrics_best = evaluate_best(config, model, data, loop.best)
+        # the last epoch's validation already evaluated the final weights on val (the same call
+        # evaluate_all makes, but for LoRA, which it evaluates merged, and across processes)
+        known = loop.final_val if group.world == 1 and config.method != "lora" else {}
+        metrics, predictions = evaluate_all(config, model, data, known=known)
+        if loop.best is not None and loop.best["epoch"] == config.epochs:  # best-on-val weights are the final ones
+            metrics_best = copy.deepcopy(metrics)
+        else:
+            metrics_best = evaluate_best(config, model, data, loop.best)
         elapsed += time.perf_counter() - t0
         return TrainResult(config=config, model=model.cpu(), metrics=metrics, predictions=predictions,
                            history=history, wall_time_s=elapsed, device=describe_device(device, group.world),
@@ -240,6 +248,8 @@ class _Loop:
     group: Group
     checkpoint: str | os.PathLike | None
     best: dict | None = None  # {"epoch", "score": mean val %, "model": CPU state dict} of the best epoch
+    # (domain, "val") -> (accuracy, image ids, predictions) of the final epoch's weights, once it ran here
+    final_val: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         config, group = self.config, self.group
@@ -292,7 +302,7 @@ class _Loop:
         self.scheduler.step()
         seconds = time.perf_counter() - t0
         entry = {"epoch": epoch + 1, "lr": lr, "steps": steps, "seconds": round(seconds, 3), **log.summary()}
-        val = self.validate()
+        val = self.validate(final=epoch + 1 == config.epochs)
         if val:
             entry["val_acc"] = val
             score = sum(val.values()) / len(val)
@@ -308,18 +318,21 @@ class _Loop:
                 "elapsed": elapsed + seconds, "best": self.best})
         return seconds
 
-    def validate(self) -> dict[str, float]:
+    def validate(self, *, final: bool = False) -> dict[str, float]:
         """Top-1 (%) on the val split of every domain that evaluates one (paper: the authors keep
         the epoch best on validation); {} when the run evaluates no val split. Its time is not in
-        the epoch's "seconds" (training only, comparable with the bench)."""
+        the epoch's "seconds" (training only, comparable with the bench). After the `final` epoch
+        the predictions are kept in `final_val`: the final evaluation need not compute them again."""
         out = {}
         for (d, split_name), split in self.data.eval_sets.items():
             if split_name != "val":
                 continue
-            acc, _, _ = evaluate(self.model, split, crop=crop_side(self.config, split),
+            acc, ids, pred = evaluate(self.model, split, crop=crop_side(self.config, split),
                                  batch_size=self.config.eval_batch_size, limit_batches=self.config.eval_limit_batches,
                                  amp=self.config.amp, channels_last=self.config.channels_last,
                                  spec=input_spec(d, self.config.source_domain))
+            if final:
+                self.final_val[d, split_name] = (acc, ids, pred)
             if acc is not None:
                 out[d] = acc
         return out

@@ -42,6 +42,24 @@ class Prediction:
         return f"{self.path}\t{self.domain}\t{pairs}"
 
 
+def same_predictions(a: Sequence[Prediction], b: Sequence[Prediction], *, tolerance: float = 1e-3) -> bool:
+    """Whether two runs over the same images predict alike: the same image and domain, and every
+    class in both top-k lists with probabilities within `tolerance`, each list's most probable class
+    among the other's. The order is not compared: two classes within float rounding of each other
+    may swap from one processor to another (so compare top-k lists of two or more)."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if (x.path, x.domain) != (y.path, y.domain) or abs(x.probabilities[0] - y.probabilities[0]) > tolerance:
+            return False
+        theirs = dict(zip(y.classes, y.probabilities))
+        if x.classes[0] not in theirs or y.classes[0] not in x.classes:
+            return False
+        if any(abs(p - theirs[c]) > tolerance for c, p in zip(x.classes, x.probabilities) if c in theirs):
+            return False
+    return True
+
+
 def load_networks(base: str | os.PathLike,
                   adapters: Sequence[str | os.PathLike]) -> dict[tuple, tuple[ResNet26, list[tuple[str, str]]]]:
     """{(kind, placement): (network, [(adapter file, domain)])}: one network per kind of adapter,
@@ -130,4 +148,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli_errors("paperlib predict", run)
 
 
-__all__ = ["Prediction", "predict", "load_networks", "prepare_images", "main"]
+__all__ = ["Prediction", "predict", "same_predictions", "load_networks", "prepare_images", "main"]

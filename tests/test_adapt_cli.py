@@ -15,6 +15,7 @@ from paperlib.experiments import pretrain_config
 from paperlib.imagefolder import read_image_folder, stratified_holdout
 from paperlib.models import ResNet26
 from paperlib.model_io import save_model
+from paperlib.predict import Prediction, same_predictions
 from paperlib.study import Study
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (20, 40, 230)}
@@ -123,9 +124,24 @@ def test_adapt_then_predict_end_to_end(tmp_path, base, capsys):
         assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
     code, fused, err = run(capsys, "predict", "--base", str(base), "--adapter", str(out), "--fuse", "--topk", "2", *pics)
     assert code == 0, err
-    for a, b in zip(lines, fused.strip().splitlines()):
-        assert a.split()[:3] == b.split()[:3]  # same class; probabilities equal up to rounding
-        assert float(a.split()[3]) == pytest.approx(float(b.split()[3]), abs=2e-3)
+    assert same_predictions([_prediction(a) for a in lines], [_prediction(b) for b in fused.strip().splitlines()],
+                            tolerance=2e-3)  # probabilities equal up to rounding
+
+
+def _prediction(line: str) -> Prediction:
+    """A line of `paperlib predict` read back."""
+    path, domain, pairs = line.split("\t")
+    items = pairs.split()
+    return Prediction(path, domain, tuple(items[::2]), tuple(float(p) for p in items[1::2]))
+
+
+def test_same_predictions_allows_a_near_tie_to_swap_but_not_another_class():
+    a = [Prediction("x.png", "d", ("cat", "dog"), (0.45, 0.45 - 1e-6))]
+    swapped = [Prediction("x.png", "d", ("dog", "cat"), (0.45, 0.45 - 2e-6))]
+    other = [Prediction("x.png", "d", ("cow", "cat"), (0.45, 0.4))]
+    assert same_predictions(a, a) and same_predictions(a, swapped)
+    assert not same_predictions(a, other)
+    assert not same_predictions(a, [Prediction("x.png", "d", ("cat", "dog"), (0.5, 0.4))])
 
 
 def test_predict_reports_an_unreadable_image_and_goes_on(tmp_path, base, capsys):

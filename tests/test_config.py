@@ -95,7 +95,7 @@ def test_one_profile_table_sizes_configs_runtimes_and_the_series():
         # the notebooks' data folder: for a generated MiniDecathlon, the generation of the seed in it
         assert Path(Runtime.for_profile(name).data_dir).resolve() == Study(profile=name).cache_dir.resolve()
     dry = get_profile("full", dry_run=True)
-    assert (dry.image_size, dry.width, dry.adapt_epochs, dry.limit_batches, dry.batch_size) == (72, 1.0, 1, 2, 4)
+    assert (dry.image_size, dry.width, dry.adapt_epochs, dry.limit_batches, dry.batch_size) == (72, 1.0, 1, 2, 2)
 
 
 def test_the_runtime_is_not_part_of_the_identity(tmp_path):
