@@ -9,9 +9,7 @@ PROFILE ?= mini
 
 .PHONY: venv test reproduce lab clean
 
-# --no-compile: Python compiles a module when it is first imported instead (a minute of the
-# install, nearly all of it for modules never imported).
-PIP := $(BIN)/python -m pip install --quiet --no-compile
+PIP := $(BIN)/python -m pip install --quiet
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +22,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 test: $(STAMP)
+	# the package's floors (pyproject.toml, [tool.importlinter]): imports only go down
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not slower" tests
 	# the notebooks under the smoke profile; nbval compares the "# NBVAL_CHECK_OUTPUT" cells only
 	PAPERLIB_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks

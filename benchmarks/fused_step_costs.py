@@ -4,7 +4,7 @@
 adaptation (every convolution frozen, no adapter: what any adapter step adds its work to). This
 script splits what the fused step adds to that floor. It times the engine's step of finetuning,
 of the floor and of fused parallel adapters in turns, in one process (paired rounds, as the bench
-does). Then it runs the fused step again with `paperlib.fused.alpha_grad` wrapped in a timer,
+does). Then it runs the fused step again with `paperlib.model.fused.alpha_grad` wrapped in a timer,
 which measures alpha's gradient inside the real step, with the caches as training leaves them.
 The rest of the excess is the fused kernel's forward (f + diag_L(alpha)), the autograd Function,
 the optimizer over the alphas and `AdaptedConv`'s Python.
@@ -24,17 +24,27 @@ from datetime import datetime, timezone
 
 import torch
 
-from paperlib import fused
-from paperlib.bench_core import (BATCH, FLOOR, FUSED, Plan, _paired_ratio, _timed, base_method, build_model,
-                                 make_train_step, profile_setting)
-from paperlib.bench_report import write_json
-from paperlib.config import Runtime
+from paperlib.bench.core import (
+    BATCH,
+    FLOOR,
+    FUSED,
+    Plan,
+    _paired_ratio,
+    _timed,
+    base_method,
+    build_model,
+    make_train_step,
+    profile_setting,
+)
+from paperlib.bench.report import write_json
+from paperlib.model.fused import alpha_grad
+from paperlib.train.runtime import Runtime
 
 
 def alpha_grad_ms_per_step(step, steps: int) -> float:
     """Milliseconds per step spent in fused.alpha_grad, over `steps` real training steps."""
     spent = [0.0]
-    original = fused.alpha_grad
+    original = alpha_grad
 
     def timed(*args, **kwargs):
         start = time.perf_counter()
@@ -42,12 +52,12 @@ def alpha_grad_ms_per_step(step, steps: int) -> float:
         spent[0] += time.perf_counter() - start
         return out
 
-    fused.alpha_grad = timed  # looked up by FusedParallelConv.backward at each call
+    alpha_grad = timed  # looked up by FusedParallelConv.backward at each call
     try:
         for _ in range(steps):
             step()
     finally:
-        fused.alpha_grad = original
+        alpha_grad = original
     return 1e3 * spent[0] / steps
 
 

@@ -14,8 +14,9 @@ import sys
 import torch
 from torch import nn
 
-from paperlib.adapters import set_fused_training
-from paperlib.models import ResNet26, set_trainable
+from paperlib.model.adapters import set_fused_training
+from paperlib.model.resnet import ResNet26
+from paperlib.model.roles import set_trainable
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:

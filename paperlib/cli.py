@@ -6,18 +6,18 @@ import importlib
 import os
 import sys
 
-from . import __version__
+from paperlib import __version__
 
 # sub-command -> module whose `main(argv)` handles it (imported lazily so `--help` is quick)
 COMMANDS = {
     "data": ("paperlib.data.cli", "prepare, check, download the Visual Decathlon; generate the MiniDecathlon"),
-    "train": ("paperlib.train", "run one training from a config (JSON) and store its record"),
-    "reproduce": ("paperlib.reproduce", "run the notebook series with papermill for a profile"),
-    "bench": ("paperlib.bench", "measure training / inference / data-pipeline speed"),
-    "report": ("paperlib.report_cli", "import the evaluation server's test scores into the test table"),
-    "export-base": ("paperlib.basefile", "write the profile's pretrained network as one base file"),
-    "adapt": ("paperlib.adapt", "train a new domain's adapters from a folder of images, as one file"),
-    "predict": ("paperlib.predict", "classify images with a base file and adapter files"),
+    "train": ("paperlib.train.run", "run one training from a config (JSON) and store its record"),
+    "reproduce": ("paperlib.series.reproduce", "run the notebook series with papermill for a profile"),
+    "bench": ("paperlib.bench.main", "measure training / inference / data-pipeline speed"),
+    "report": ("paperlib.report.cli", "import the evaluation server's test scores into the test table"),
+    "export-base": ("paperlib.portable.base", "write the profile's pretrained network as one base file"),
+    "adapt": ("paperlib.portable.adapt", "train a new domain's adapters from a folder of images, as one file"),
+    "predict": ("paperlib.portable.predict", "classify images with a base file and adapter files"),
 }
 
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         # DataError and BadFileError: a one-line message. Their module is loaded by whatever raised
         # one, and not imported here up front (it pulls in torch; `paperlib -h` stays instant).
-        errors = sys.modules.get("paperlib.data.errors")
+        errors = sys.modules.get("paperlib.core.errors")
         if errors is None or not isinstance(err, errors.DataError):
             raise
         print(f"paperlib: {err}", file=sys.stderr)

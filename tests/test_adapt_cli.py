@@ -8,15 +8,16 @@ import pytest
 import torch
 from PIL import Image
 
-from paperlib import cli, portable
-from paperlib.basefile import export_base, load_base
-from paperlib.data.errors import DataError
-from paperlib.experiments import pretrain_config
-from paperlib.imagefolder import read_image_folder, stratified_holdout
-from paperlib.models import ResNet26
-from paperlib.model_io import save_model
-from paperlib.predict import Prediction, same_predictions
-from paperlib.study import Study
+from paperlib.cli import main
+from paperlib.core.errors import DataError
+from paperlib.model.adapter_files import BASE_FORMAT, file_header, shared_sha256
+from paperlib.model.resnet import ResNet26
+from paperlib.model.weights import save_model
+from paperlib.portable.base import export_base, load_base
+from paperlib.portable.imagefolder import read_image_folder, stratified_holdout
+from paperlib.portable.predict import Prediction, same_predictions
+from paperlib.series.plans import pretrain_config
+from paperlib.series.study import Study
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (20, 40, 230)}
 
@@ -44,7 +45,7 @@ def base(tmp_path):
 
 
 def run(capsys, *argv):
-    code = cli.main(list(argv))
+    code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -103,7 +104,7 @@ def test_adapt_then_predict_end_to_end(tmp_path, base, capsys):
     assert code == 0, err
     assert "skipped unreadable image" in text and "broken.png" in text
     assert "size: adapter" in text and "vs base" in text
-    header = portable.file_header(out)
+    header = file_header(out)
     assert header["class_names"] == ["blue", "green", "red"] and header["domain"] == "colours"
     assert header["training"]["epochs"] == 3 and 0 <= header["val_accuracy"] <= 100
     assert header["image_size"] == 16 and header["crop"] == 16 and len(header["mean"]) == 3
@@ -212,17 +213,17 @@ def test_export_base_from_the_results_store(tmp_path, capsys):
     code, text, err = run(capsys, "export-base", *where, "--out", str(out))
     assert code == 0, err
     assert "sha256" in text
-    header = portable.file_header(out, kind=portable.BASE_FORMAT)
+    header = file_header(out, kind=BASE_FORMAT)
     assert header["width"] == config.width and header["crop"] == study.settings.crop
     assert header["image_size"] == study.settings.image_size and header["run_id"] == config.run_id
     loaded, _ = load_base(out)
-    assert header["base_sha256"] == portable.shared_sha256(model) == portable.shared_sha256(loaded)
+    assert header["base_sha256"] == shared_sha256(model) == shared_sha256(loaded)
     x = torch.randn(2, 3, 32, 32)
     assert torch.equal(loaded(x, "imagenet12"), model.eval()(x, "imagenet12"))
 
 
 def test_adapt_resumes_from_the_engines_checkpoint(tmp_path, base, monkeypatch):
-    from paperlib.adapt import AdaptSettings, adapt
+    from paperlib.portable.adapt import AdaptSettings, adapt
 
     images = image_folder(tmp_path / "imgs", per_class=4)
     out = tmp_path / "colours.safetensors"

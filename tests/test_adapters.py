@@ -6,10 +6,16 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from paperlib.adapters import (
-    AdaptedConv, add_parallel_adapters, adapted_convs, diag_embed, fuse_adapters, set_domain, unfuse_adapters,
+from paperlib.model.adapters import (
+    AdaptedConv,
+    adapted_convs,
+    add_parallel_adapters,
+    diag_embed,
+    fuse_adapters,
+    set_domain,
+    unfuse_adapters,
 )
-from paperlib.models import ResNet26
+from paperlib.model.resnet import ResNet26
 
 
 def randomize_adapters(model, scale=0.1):

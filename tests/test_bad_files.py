@@ -16,15 +16,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import random_loader  # noqa: E402
 
-from paperlib import cli  # noqa: E402
-from paperlib.checkpoint import load_checkpoint, load_weights, read_checkpoint, save_checkpoint  # noqa: E402
-from paperlib.config import TrainConfig  # noqa: E402
+from paperlib.cli import main  # noqa: E402
+from paperlib.core.errors import BadFileError  # noqa: E402
+from paperlib.core.files import load_weights  # noqa: E402
 from paperlib.data import check, load_split, prepare  # noqa: E402
 from paperlib.data.cache import PrepareError, entry_dir  # noqa: E402
 from paperlib.data.tiny import write_tiny_tree  # noqa: E402
-from paperlib.errors import BadFileError  # noqa: E402
-from paperlib.results import ResultStore, load_records  # noqa: E402
-from paperlib.train import run_or_load  # noqa: E402
+from paperlib.train.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from paperlib.train.run import run_or_load  # noqa: E402
+from paperlib.train.spec import TrainConfig  # noqa: E402
+from paperlib.train.store import ResultStore, load_records  # noqa: E402
 
 CONFIG = dict(method="parallel", domains=["cifar100"], width=0.125, epochs=2, batch_size=16, lr=0.05,
               profile="smoke", train_limit_batches=None, eval_limit_batches=None,
@@ -185,7 +186,7 @@ def test_bad_cache_through_the_command_line_is_one_line(cache, tmp_path, capsys)
     _truncate(entry_dir(cache_dir, "svhn", "train") / "images.npy")
     config = tmp_path / "cfg.json"
     config.write_text(json.dumps(dict(CONFIG, domains=["svhn"], data_dir=str(cache_dir), epochs=1)))
-    status = cli.main(["train", "--config", str(config), "--results", str(tmp_path / "results")])
+    status = main(["train", "--config", str(config), "--results", str(tmp_path / "results")])
     err = capsys.readouterr().err.strip()
     assert status == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
     assert "images.npy" in err and "paperlib data prepare" in err
@@ -205,7 +206,7 @@ def test_prepare_reports_every_bad_annotation_and_prepares_the_rest(tmp_path, ca
     assert ("svhn", "train") in prepared and ("aircraft", "val") in prepared and ("gtsrb", "train") in prepared
     assert load_split(tmp_path / "cache", "svhn", "test").images.shape[0] > 0
 
-    status = cli.main(["data", "prepare", "--root", str(root), "--cache", str(tmp_path / "cache2"),
+    status = main(["data", "prepare", "--root", str(root), "--cache", str(tmp_path / "cache2"),
                        "--size", "16", "--workers", "0"])
     out, err_text = capsys.readouterr()
     assert status == 2 and "aircraft_train.json" in err_text and "gtsrb_val.json" in err_text

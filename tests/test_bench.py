@@ -8,9 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib import bench
-from paperlib.adapters import adapted_convs, fuse_adapters
-from paperlib.models import ResNet26, count_macs
+from paperlib.bench.core import SCHEMA, TIMED, Plan, base_method, build_model, profile_setting
+from paperlib.bench.main import bench_variants, main, parse_args, plan_from_args
+from paperlib.bench.memory import step_memory
+from paperlib.bench.report import bench_markdown, evaluate_targets
+from paperlib.model.adapters import adapted_convs, fuse_adapters
+from paperlib.model.resnet import ResNet26
+from paperlib.model.sizes import count_macs
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -79,17 +83,17 @@ def _numbers(tree, path=""):
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "bench.json"
-    assert bench.main(["--quick", "--device", "cpu", "--threads", "1", "--out", str(out)]) == 0
+    assert main(["--quick", "--device", "cpu", "--threads", "1", "--out", str(out)]) == 0
     return out
 
 
 def test_quick_run_writes_every_section(quick_run):
     result = json.loads(quick_run.read_text())
     assert not list(quick_run.parent.glob(".*.tmp"))  # written atomically: no temporary left
-    assert result["schema"] == bench.SCHEMA and result["machine"]["device"] == "cpu"
+    assert result["schema"] == SCHEMA and result["machine"]["device"] == "cpu"
     assert result["peak"]["flop_s"] > 0
     entry = result["settings"]["smoke"]
-    for method in bench.TIMED:  # the methods and the floor
+    for method in TIMED:  # the methods and the floor
         t = entry["train"][method]
         for key in ("step_s", "images_per_s", "train_flops_per_image", "train_flop_s", "utilization"):
             assert t[key] > 0, (method, key)
@@ -120,13 +124,13 @@ def test_quick_run_writes_every_section(quick_run):
 
 
 def test_markdown_renders_every_table(quick_run, capsys):
-    text = bench.bench_markdown(quick_run)
+    text = bench_markdown(quick_run)
     for heading in ("| setting | method |", "| setting | network |", "| setting | pipeline |", "| target |"):
         assert heading in text
     assert "parallel" in text and "fused" in text and "PIL JPEG" in text
     assert "| bn |" in text  # the floor's row, and beside the goal, unjudged:
     assert any(line.startswith("| smoke: floor, bn step") and line.endswith("| n/a |") for line in text.splitlines())
-    assert bench.main(["--markdown", str(quick_run)]) == 0
+    assert main(["--markdown", str(quick_run)]) == 0
     assert capsys.readouterr().out == text
 
 
@@ -134,7 +138,7 @@ def test_markdown_goes_into_the_named_readme_block(quick_run, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("a\n<!-- begin:bench -->\nold\n<!-- end:bench -->\n<!-- begin:bench-h100 -->\nold\n"
                       "<!-- end:bench-h100 -->\n")
-    assert bench.main(["--markdown", str(quick_run), "--readme", str(readme), "--block", "bench-h100"]) == 0
+    assert main(["--markdown", str(quick_run), "--readme", str(readme), "--block", "bench-h100"]) == 0
     cpu_block, gpu_block = readme.read_text().split("<!-- begin:bench-h100 -->")
     assert "old" in cpu_block and "| target |" not in cpu_block  # the default block is left alone
     assert "| target |" in gpu_block and "old" not in gpu_block
@@ -145,20 +149,20 @@ def test_compile_failure_is_recorded_not_raised(monkeypatch):
         raise RuntimeError("no compiler here")
 
     monkeypatch.setattr(torch, "compile", broken)
-    plan = bench.Plan(device="cpu", settings=("smoke",), batch=4, warmup=0, repeats=1)
-    result = bench.bench_variants(bench.profile_setting("smoke"), plan, methods=("parallel",))
+    plan = Plan(device="cpu", settings=("smoke",), batch=4, warmup=0, repeats=1)
+    result = bench_variants(profile_setting("smoke"), plan, methods=("parallel",))
     assert result["parallel/bf16+channels_last+compile"]["error"] == "RuntimeError: no compiler here"
     assert result["parallel/fp32"]["images_per_s"] > 0
 
 
 def test_command_line_errors(tmp_path):
     with pytest.raises(SystemExit):
-        bench.parse_args(["--quick"])  # no --out
+        parse_args(["--quick"])  # no --out
     with pytest.raises(SystemExit):
-        bench.parse_args(["--repeats", "0", "--out", str(tmp_path / "x.json")])
-    plan = bench.plan_from_args(bench.parse_args(["--quick", "--device", "cpu", "--out", "x.json"]))
+        parse_args(["--repeats", "0", "--out", str(tmp_path / "x.json")])
+    plan = plan_from_args(parse_args(["--quick", "--device", "cpu", "--out", "x.json"]))
     assert plan.settings == ("smoke",) and not plan.variants
-    plan = bench.plan_from_args(bench.parse_args(["--device", "cpu", "--out", "x.json"]))
+    plan = plan_from_args(parse_args(["--device", "cpu", "--out", "x.json"]))
     assert plan.settings == ("mini", "full")
 
 
@@ -167,7 +171,7 @@ def test_cpu_step_memory_sees_a_known_allocation():
         x = torch.ones(10_000_000)
         x.sum()
 
-    memory = bench.step_memory(step, "cpu", nn.Linear(1, 1))
+    memory = step_memory(step, "cpu", nn.Linear(1, 1))
     assert 40_000_000 <= memory["peak_bytes"] < 41_000_000, memory
 
 
@@ -183,44 +187,44 @@ def test_cuda_report_renders_variants_and_the_h100_target(quick_run):
                                                         "first_step_s": 0.5},
                         "parallel/bf16+channels_last+compile": {"error": "RuntimeError: no compiler"}}
     result["settings"] = {"full": full}
-    result["targets"] = bench.evaluate_targets(result)
+    result["targets"] = evaluate_targets(result)
     h100 = [t for t in result["targets"] if t["name"] == "h100_images_per_s"]
     assert len(h100) == 1 and h100[0]["value"] == 35_600.0 and h100[0]["met"] is True
     assert "cpu_utilization" not in {t["name"] for t in result["targets"]}
-    text = bench.bench_markdown(result)
+    text = bench_markdown(result)
     assert "skipped: RuntimeError: no compiler" in text and "35,600" in text and "NVIDIA H100" in text
 
 
 def test_parallel_fused_runs_the_fused_function_and_parallel_does_not():
-    setting = bench.profile_setting("smoke")
+    setting = profile_setting("smoke")
     for method, expected in (("parallel", False), ("parallel_fused", True)):
-        model = bench.build_model(method, setting).set_domain("cifar100")
-        assert bench.base_method(method) == "parallel"
+        model = build_model(method, setting).set_domain("cifar100")
+        assert base_method(method) == "parallel"
         assert all(conv.runs_fused() == expected for _, conv in adapted_convs(model))
 
 
 def test_cpu_variants_are_timed_against_eager(monkeypatch):
     """threads 1 / 2, channels_last, compile (replaced by the identity here: compiling takes
     minutes), each with its ratio to eager; compile gets its cost and break-even step count."""
-    from paperlib import bench_cpu
+    from paperlib.bench.cpu import CPU_VARIANTS, bench_cpu_variants, cpu_variants_markdown
 
     monkeypatch.setattr(torch, "compile", lambda model, **kwargs: model)
-    plan = bench.Plan(device="cpu", settings=("smoke",), batch=4, warmup=0, repeats=2, min_sample_s=0.0)
-    result = bench_cpu.bench_cpu_variants(bench.profile_setting("smoke"), plan,
+    plan = Plan(device="cpu", settings=("smoke",), batch=4, warmup=0, repeats=2, min_sample_s=0.0)
+    result = bench_cpu_variants(profile_setting("smoke"), plan,
                                           methods=("finetune", "parallel_fused"))
     assert result["batch"] == 4 and torch.get_num_threads() == result["run_threads"]
-    assert result["ratios_to_finetune"].keys() == {f"parallel_fused/{name}" for name in bench_cpu.CPU_VARIANTS}
+    assert result["ratios_to_finetune"].keys() == {f"parallel_fused/{name}" for name in CPU_VARIANTS}
     series = result["ratios_to_finetune"]["parallel_fused/threads1+channels_last"]
     assert series == pytest.approx(result["parallel_fused/threads1+channels_last"]["step_s"]
                                    / result["finetune/threads1+channels_last"]["step_s"])
-    for name in bench_cpu.CPU_VARIANTS:
+    for name in CPU_VARIANTS:
         x = result[f"parallel_fused/{name}"]
         assert x["images_per_s"] > 0 and x["ratio_to_eager"] > 0 and len(x["samples_s"]) == 2
     compiled = result["parallel_fused/compile"]
     assert compiled["compile_s"] == pytest.approx(compiled["first_step_s"] - compiled["step_s"])
     assert compiled["break_even_steps"] is None or compiled["break_even_steps"] * compiled["gain_per_step_s"] \
         == pytest.approx(compiled["compile_s"])
-    text = "\n".join(bench_cpu.cpu_variants_markdown({"settings": {"smoke": {
+    text = "\n".join(cpu_variants_markdown({"settings": {"smoke": {
         "setting": {"name": "smoke", "image": 36, "crop": 32, "width": 0.125}, "cpu_variants": result}}}))
     assert "parallel_fused/threads2" in text and "break-even" in text
     assert f"| {series:.2f} |" in text  # the adapter / finetuning column
@@ -231,5 +235,5 @@ def test_markdown_of_a_json_without_parallel_fused(quick_run):
     result = json.loads(quick_run.read_text())
     train = result["settings"]["smoke"]["train"]
     del train["parallel_fused"], train["bn"], train["ratios"]["bn/finetune"]
-    text = bench.bench_markdown(result)
+    text = bench_markdown(result)
     assert "| parallel_fused |" not in text and "| bn |" not in text and "floor" not in text

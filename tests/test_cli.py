@@ -6,11 +6,12 @@ import os
 import subprocess
 import sys
 
-from paperlib import __version__, cli
+from paperlib import __version__
+from paperlib.cli import COMMANDS, main
 
 
 def test_version(capsys):
-    assert cli.main(["--version"]) == 0
+    assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"paperlib {__version__}"
 
 
@@ -25,17 +26,17 @@ def test_closed_pipe_ends_quietly():
 
 
 def test_data_error_is_one_line_without_traceback(tmp_path, capsys):
-    from paperlib.errors import BadFileError
+    from paperlib.core.errors import BadFileError
 
     def broken(argv):
         raise BadFileError(tmp_path / "x.json", "not valid JSON", "delete it and rerun")
 
-    cli.COMMANDS["broken"] = ("tests_fake", "")
+    COMMANDS["broken"] = ("tests_fake", "")
     sys.modules["tests_fake"] = type(sys)("tests_fake")
     sys.modules["tests_fake"].main = broken
     try:
-        assert cli.main(["broken"]) == 2
+        assert main(["broken"]) == 2
     finally:
-        del cli.COMMANDS["broken"], sys.modules["tests_fake"]
+        del COMMANDS["broken"], sys.modules["tests_fake"]
     err = capsys.readouterr().err
     assert err == f"paperlib: {tmp_path / 'x.json'}: not valid JSON; delete it and rerun\n"

@@ -3,8 +3,10 @@
 import pytest
 import torch
 
-from paperlib.compress import compress_each, compress_jointly, joint_svd, resolve_rank
-from paperlib.models import ResNet26, count_parameters, set_trainable
+from paperlib.model.compress import compress_each, compress_jointly, joint_svd, resolve_rank
+from paperlib.model.resnet import ResNet26
+from paperlib.model.roles import set_trainable
+from paperlib.model.sizes import count_parameters
 
 
 def test_reconstruction_error_is_the_norm_of_the_discarded_singular_values():

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from paperlib.config import Runtime, TrainConfig, paper_adapter_weight_decay
-from paperlib.profiles import PROFILES, get_profile, profile_defaults
-from paperlib.study import Study
+from paperlib.series.study import Study
+from paperlib.train.profiles import PROFILES, get_profile, profile_defaults
+from paperlib.train.runtime import Runtime
+from paperlib.train.spec import TrainConfig, paper_adapter_weight_decay
 
 
 def test_defaults_are_the_authors():

@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from paperlib.data import DataError, check, load_split, prepare
+from paperlib.core.errors import DataError
+from paperlib.data import check, load_split, prepare
 from paperlib.data.images import decode_image
 from paperlib.data.tiny import tiny_colour, write_tiny_tree
 

@@ -7,9 +7,10 @@ import urllib.request
 
 import pytest
 
-from paperlib.data import DataError, check
-from paperlib.data.download import DATA_URL, DEVKIT_URL, download
+from paperlib.core.errors import DataError
+from paperlib.data import check
 from paperlib.data.cli import main
+from paperlib.data.download import DATA_URL, DEVKIT_URL, download
 from paperlib.data.tiny import write_tiny_tree
 
 

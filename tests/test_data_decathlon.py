@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from paperlib.data import DOMAINS, DataError, domain_spec, read_split
+from paperlib.core.errors import DataError
+from paperlib.data import DOMAINS, domain_spec, read_split
 from paperlib.data.tiny import write_tiny_tree
 
 

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from paperlib.data import DOMAINS, DataError, check, generate_mini, load_split, plot_mini_samples, prepare
-from paperlib.data.mini import MiniCounts, default_counts
+from paperlib.core.errors import DataError
+from paperlib.data import DOMAINS, check, generate_mini, load_split, plot_mini_samples, prepare
+from paperlib.data.mini.generate import MiniCounts, default_counts
 
 
 def _small_counts():

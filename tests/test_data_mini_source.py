@@ -8,14 +8,21 @@ import numpy as np
 import pytest
 
 from paperlib.data.facts import decathlon_counts
-from paperlib.data.mini import default_counts
 from paperlib.data.mini.canvas import load_font
-from paperlib.data.mini.generate import resolve_counts
+from paperlib.data.mini.generate import default_counts, resolve_counts
 from paperlib.data.mini.glyphs import _cmap, _shape_key, omniglot_characters
-from paperlib.data.mini.source import (FAMILIES, build_imagenet12, family_counts, size_ratio, source_classes,
-                                       source_kinds, source_sheet, target_kinds)
+from paperlib.data.mini.source import (
+    FAMILIES,
+    build_imagenet12,
+    family_counts,
+    size_ratio,
+    source_classes,
+    source_kinds,
+    source_sheet,
+    target_kinds,
+)
 from paperlib.data.mini.symbols import GLYPHS
-from paperlib.profiles import get_profile
+from paperlib.train.profiles import get_profile
 
 PRINCIPLE_FAMILIES = {"objects and animals", "vehicles", "plants and flowers", "textures", "glyphs and symbols",
                       "pictograms and signs", "human figures", "scenes"}
@@ -79,9 +86,9 @@ def test_rendering_is_deterministic_and_depends_on_the_seed():
 
 
 def test_parallel_rendering_writes_the_same_files(tmp_path, monkeypatch):
-    from paperlib.data.mini import parallel
+    from paperlib.data.mini.parallel import render_split
 
-    monkeypatch.setattr(parallel, "CHUNK", 3)  # several tasks for a few images
+    monkeypatch.setattr("paperlib.data.mini.parallel.CHUNK", 3)  # several tasks for a few images
 
     class Bar:
         def update(self, n):
@@ -92,7 +99,7 @@ def test_parallel_rendering_writes_the_same_files(tmp_path, monkeypatch):
     for workers in (1, 2):
         tree = tmp_path / str(workers)
         (tree / "data" / "imagenet12" / "train").mkdir(parents=True)
-        sizes = parallel.render_split(tree, "imagenet12", 10, 0, 36, "train", 1, labels, 90, workers, Bar())
+        sizes = render_split(tree, "imagenet12", 10, 0, 36, "train", 1, labels, 90, workers, Bar())
         assert sizes == [(36, 36)] * len(labels)
         digests.append([hashlib.sha256(p.read_bytes()).digest()
                         for p in sorted((tree / "data" / "imagenet12" / "train").iterdir())])
@@ -114,11 +121,12 @@ def test_the_data_sheet_shows_what_the_generator_counts(tmp_path):
     from pathlib import Path
 
     from paperlib.data.mini.datasheet import write_data_sheet
-    from paperlib.profiles import get_profile
+    from paperlib.train.profiles import get_profile
 
     sheet = Path(__file__).resolve().parents[1] / "data" / "README.md"
     copy = shutil.copy(sheet, tmp_path / "README.md")
     scales = {name: get_profile(name).mini_scale for name in ("smoke", "mini")}
-    write_data_sheet(copy, scale=get_profile("mini").mini_scale, scales=scales)
+    seeds = {name: (0, 1) if name == "smoke" else (0, 1, 2) for name in ("smoke", "mini")}  # Profile.seeds
+    write_data_sheet(copy, scale=get_profile("mini").mini_scale, scales=scales, seeds=seeds)
     assert Path(copy).read_text() == sheet.read_text()
     assert "20.5x" in sheet.read_text()

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from paperlib.config import TrainConfig
 from paperlib.data import DOMAINS, read_split, write_submission
 from paperlib.data.cli import main as data_main
 from paperlib.data.dryrun import write_real_format_tree
 from paperlib.data.submission import check_submission
-from paperlib.results import ResultStore
-from paperlib.submissions import row_predictions, submission_name, write_row_submissions
+from paperlib.report.submissions import row_predictions, submission_name, write_row_submissions
+from paperlib.train.spec import TrainConfig
+from paperlib.train.store import ResultStore
 
 
 def test_write_submission(tmp_path):

@@ -8,16 +8,16 @@ import copy
 
 import pytest
 import torch
+from conftest import random_loader
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from conftest import random_loader
-from paperlib import adapters
-from paperlib.adapters import AdaptedConv, LowRankAdapter, set_fused_training
-from paperlib.config import TrainConfig
-from paperlib.fused import FusedParallelConv
-from paperlib.models import ResNet26, set_trainable
-from paperlib.engine import train
+from paperlib.model.adapters import AdaptedConv, LowRankAdapter, adapted_convs, set_fused_training
+from paperlib.model.fused import FusedParallelConv, fused_parallel_conv
+from paperlib.model.resnet import ResNet26
+from paperlib.model.roles import set_trainable
+from paperlib.train.engine import train
+from paperlib.train.spec import TrainConfig
 
 CASES = [
     dict(kernel_size=3, stride=1, padding=1),
@@ -187,24 +187,24 @@ def test_resnet26_step_matches_and_channels_last_works():
 
 def test_engine_trains_parallel_adapters_through_the_fused_function(monkeypatch):
     calls = []
-    original = adapters.fused_parallel_conv
+    original = fused_parallel_conv
 
     def counting(x, conv, alpha, offset=(0, 0)):
         calls.append((torch.is_grad_enabled(), conv.weight.requires_grad))
         return original(x, conv, alpha, offset)
 
-    monkeypatch.setattr(adapters, "fused_parallel_conv", counting)
+    monkeypatch.setattr("paperlib.model.adapters.fused_parallel_conv", counting)
     config = TrainConfig(method="parallel", domains=("cifar100",), width=0.125, epochs=1, batch_size=16,
                          profile="smoke", train_limit_batches=2, eval_limit_batches=1)
     train(config, loader=random_loader())
-    convs = sum(1 for _ in adapters.adapted_convs(ResNet26.build([("a", 2)], width=0.125, adapter="parallel")))
+    convs = sum(1 for _ in adapted_convs(ResNet26.build([("a", 2)], width=0.125, adapter="parallel")))
     training_calls = [c for c in calls if c[0]]
     assert len(training_calls) == 2 * convs  # every adapted conv, every step
     assert not any(trainable for _, trainable in training_calls)  # the 3x3 filters were frozen
 
 
 def test_runtime_picks_the_form_measured_faster_on_each_device():
-    from paperlib.config import Runtime
+    from paperlib.train.runtime import Runtime
 
     assert Runtime().fused_training_for("cpu", 32) and Runtime().fused_training_for("cpu", 4096)
     assert not Runtime().fused_training_for("cuda", 256)  # the H100 bench: two branches faster
@@ -215,10 +215,10 @@ def test_runtime_picks_the_form_measured_faster_on_each_device():
 
 def test_engine_runs_two_branches_when_the_runtime_says_so(monkeypatch):
     calls = []
-    monkeypatch.setattr(adapters, "fused_parallel_conv", lambda *args, **kwargs: calls.append(args))
+    monkeypatch.setattr("paperlib.model.adapters.fused_parallel_conv", lambda *args, **kwargs: calls.append(args))
     config = TrainConfig(method="parallel", domains=("cifar100",), width=0.125, epochs=1, batch_size=16,
                          profile="smoke", train_limit_batches=2, eval_limit_batches=1)
-    from paperlib.config import Runtime
+    from paperlib.train.runtime import Runtime
 
     record = train(config, Runtime(fused_adapters=False), loader=random_loader())
     assert calls == [] and record is not None
@@ -227,7 +227,7 @@ def test_engine_runs_two_branches_when_the_runtime_says_so(monkeypatch):
 def test_channels_last_on_the_cpu_trains_the_same_function():
     """Runtime.channels_last_cpu: the model's weights channels-last on the CPU; the record is the
     default run's up to float rounding."""
-    from paperlib.config import Runtime
+    from paperlib.train.runtime import Runtime
 
     config = TrainConfig(method="parallel", domains=("cifar100",), width=0.125, epochs=1, batch_size=16,
                          profile="smoke", train_limit_batches=2, eval_limit_batches=1)

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from paperlib.data import DataError, generate_mini
-from paperlib.data.mini import MiniCounts, generation_id, read_generation
+from paperlib.core.errors import DataError
+from paperlib.data import generate_mini
+from paperlib.data.mini.generate import MiniCounts, generation_id, read_generation
 
 DOMAINS = ("svhn", "dtd")
 COUNTS = {d: MiniCounts(3, 2, 1, 1) for d in DOMAINS}
@@ -57,7 +58,7 @@ def test_older_tree_without_generation_file_gets_one(tmp_path):
 
 
 def test_the_series_keeps_each_generation_in_its_own_folder():
-    from paperlib.study import Study
+    from paperlib.series.study import Study
 
     mini0, mini1 = Study(profile="mini", seed=0).root, Study(profile="mini", seed=1).root
     assert mini0 != mini1 and mini0.parent == mini1.parent  # data/mini/<id>: two seeds, two folders

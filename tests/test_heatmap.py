@@ -3,9 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from paperlib.heatmap import table1_differences, table1_heatmap
-from paperlib.report import table1_beside_paper
-from paperlib.score import PAPER_COLUMNS, paper_table1
+from paperlib.report.heatmap import table1_differences, table1_heatmap
+from paperlib.report.score import PAPER_COLUMNS, paper_table1
+from paperlib.report.table1 import table1_beside_paper
 
 
 def ours_frame():

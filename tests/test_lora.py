@@ -1,21 +1,19 @@
-"""LoRA through peft on ResNet-26's 3x3 convolutions (paperlib.lora): identity at init, merge exact,
+"""LoRA through peft on ResNet-26's 3x3 convolutions (paperlib.model.lora): identity at init, merge exact,
 peft's parameter count, the budget rank, and what trains."""
 
 import pytest
 import torch
 from peft.tuners.lora import LoraLayer
 
-from paperlib.config import TrainConfig
 from paperlib.data.facts import decathlon_counts
 from paperlib.data.mini.generate import default_counts
-from paperlib.lora import (
-    apply_lora, lora_layers, lora_size_per_domain, lora_targets, merge_lora, parallel_matched_rank,
-    rank_for_size, unmerge_lora,
-)
-from paperlib.models import (
-    ResNet26, multi_domain_size, parameter_roles, plain_reference, round_multiplier, set_trainable,
-)
-from paperlib.engine import param_groups
+from paperlib.model.lora import apply_lora, lora_layers, merge_lora, parallel_matched_rank, unmerge_lora
+from paperlib.model.lora_budget import lora_size_per_domain, lora_targets, rank_for_size
+from paperlib.model.resnet import ResNet26
+from paperlib.model.roles import parameter_roles, set_trainable
+from paperlib.model.sizes import multi_domain_size, plain_reference, round_multiplier
+from paperlib.train.decay import param_groups
+from paperlib.train.spec import TrainConfig
 
 DOMAINS = (("cifar100", 5), ("svhn", 3), ("ucf101", 4))
 
@@ -213,7 +211,7 @@ def test_readme_states_the_rank_and_multiplier_the_modules_give():
     """The README's LoRA budget block is `front.budget_markdown()` (written by notebook 08), not typed."""
     from pathlib import Path
 
-    from paperlib.front import budget_markdown
+    from paperlib.report.pareto import budget_markdown
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     block = readme.split("<!-- begin:lora-budget -->\n")[1].split("<!-- end:lora-budget -->")[0]

@@ -1,4 +1,4 @@
-"""Method "lora" end to end (issue 14): the spec, what trains and with which decay, evaluation on
+"""Method "lora" end to end: the spec, what trains and with which decay, evaluation on
 the merged network, save / load, resume after a kill; the Table 1 row's size from the modules,
 the front's plan and figure, the claim's criterion."""
 
@@ -7,20 +7,30 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-
-import paperlib.checkpoint as ckpt
 from conftest import random_loader
-from paperlib import experiments as ex
-from paperlib import front
-from paperlib.config import Runtime, TrainConfig
-from paperlib.engine import build_model, param_groups, train
-from paperlib.lora import apply_lora, lora_layers, rank_for_size
-from paperlib.model_io import load_model, save_model
-from paperlib.models import ResNet26, multi_domain_size, parameter_roles, set_trainable, plain_reference, round_multiplier
-from paperlib.report import size_column
-from paperlib.results import ResultStore
-from paperlib.series import notebook_plans
-from paperlib.train import run_or_load
+
+from paperlib.data.domains import SOURCE, TARGETS
+from paperlib.model.lora import apply_lora, lora_layers
+from paperlib.model.lora_budget import matched_rank
+from paperlib.model.resnet import ResNet26
+from paperlib.model.roles import parameter_roles, set_trainable
+from paperlib.model.sizes import multi_domain_size, plain_reference, round_multiplier
+from paperlib.model.weights import load_model, save_model
+from paperlib.report.pareto import lora_claim, pareto_figure
+from paperlib.report.table1 import size_column
+from paperlib.series.lora_front import LORA_ROW, PARALLEL_ROW, ten_domains
+from paperlib.series.notebooks import notebook_plans
+from paperlib.series.plans import table1_plan
+from paperlib.series.study import Study
+from paperlib.train.build import build_model
+from paperlib.train.checkpoint import save_checkpoint
+from paperlib.train.decay import param_groups
+from paperlib.train.engine import train
+from paperlib.train.profiles import profile_classes
+from paperlib.train.run import run_or_load
+from paperlib.train.runtime import Runtime
+from paperlib.train.spec import TrainConfig
+from paperlib.train.store import ResultStore
 
 CPU = Runtime(device="cpu")
 TINY = dict(width=0.125, epochs=2, batch_size=16, lr=0.05, profile="smoke", train_limit_batches=None,
@@ -95,17 +105,17 @@ def test_a_lora_run_is_saved_loaded_and_evaluated_merged(pretrained, loader, tmp
 def test_a_killed_lora_run_resumes_to_the_uninterrupted_result(pretrained, loader, tmp_path, monkeypatch):
     config = lora_config(pretrained, epochs=2)
     clean = train(config, CPU, loader=loader)
-    save = ckpt.save_checkpoint
+    save = save_checkpoint
 
     def save_then_die(*args, **kwargs):
         save(*args, **kwargs)
         raise KeyboardInterrupt("killed after the first checkpoint")
 
     path = tmp_path / "run.ckpt"
-    monkeypatch.setattr(ckpt, "save_checkpoint", save_then_die)
+    monkeypatch.setattr("paperlib.train.engine.save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train(config, CPU, loader=loader, checkpoint=path)
-    monkeypatch.setattr(ckpt, "save_checkpoint", save)
+    monkeypatch.setattr("paperlib.train.engine.save_checkpoint", save)
     resumed = train(config, CPU, loader=loader, checkpoint=path)
     assert resumed.resumed_from_epoch == 1
     for name, tensor in clean.model.state_dict().items():
@@ -114,21 +124,21 @@ def test_a_killed_lora_run_resumes_to_the_uninterrupted_result(pretrained, loade
 
 
 def test_the_rows_multiplier_and_rank_are_computed_from_the_modules():
-    study = ex.Study(profile="smoke")
-    width, classes = study.settings.width, front.profile_classes(study.settings)
-    domains = [(d, classes[d]) for d in (ex.SOURCE, *ex.TARGETS)]
+    study = Study(seeds=1, profile="smoke")
+    width, classes = study.settings.width, profile_classes(study.settings)
+    domains = [(d, classes[d]) for d in (SOURCE, *TARGETS)]
     parallel = multi_domain_size(ResNet26.build(domains, width=width, adapter="parallel"))
-    r = front.row_rank(study)
+    r = matched_rank(ten_domains(classes), width)
     size = lambda rank: multi_domain_size(apply_lora(ResNet26.build(domains, width=width), rank))  # noqa: E731
     assert size(r) <= parallel < size(r + 1)  # the largest rank within the parallel row's size
-    reference = multi_domain_size(plain_reference(width, classes[ex.SOURCE]))
-    assert size_column(width, classes)[front.LORA_ROW] == round_multiplier(size(r) / reference)
-    plan = ex.table1_plan(study, [front.LORA_ROW, "Parallel Res. adapt."], ["svhn"])
+    reference = multi_domain_size(plain_reference(width, classes[SOURCE]))
+    assert size_column(width, classes)[LORA_ROW] == round_multiplier(size(r) / reference)
+    plan = table1_plan(study, [LORA_ROW, "Parallel Res. adapt."], ["svhn"])
     assert [(c.method, c.lora_rank) for _, c in plan] == [("lora", r), ("parallel", None)]
 
 
 def test_the_fronts_plan_shape_and_reuse():
-    study = ex.Study(profile="mini")
+    study = Study(seeds=1, profile="mini")
     parts = notebook_plans(study, "05_svd")
     plan, targets = parts["front"], set(study.settings.transfer_domains)
     points = pd.DataFrame([{**labels, "domain": c.domains[0], "run_id": c.run_id, "method": c.method}
@@ -137,8 +147,9 @@ def test_the_fronts_plan_shape_and_reuse():
     assert points.groupby("family")["point"].nunique().to_dict() == {"parallel": 1, "svd": 3, "lora": 3}
     assert (points.groupby("point")["domain"].nunique() == 3).all() and len(points) == 21
     reused = {c.run_id for name in ("parallel", "svd", "lora") for _, c in parts[name] if c.domains[0] in targets}
-    assert reused == set(points.loc[points["point"].isin(["parallel K = C", "SVD K = C/2", f"LoRA r = "
-                                                          f"{front.row_rank(study)}"]), "run_id"])
+    row_rank = matched_rank(ten_domains(profile_classes(study.settings)), study.settings.width)
+    assert reused == set(points.loc[points["point"].isin(["parallel K = C", "SVD K = C/2", f"LoRA r = {row_rank}"]),
+                                               "run_id"])
     size = points.drop_duplicates("point").set_index("point")["size_x"]
     loras = sorted(size[[p for p in size.index if p.startswith("LoRA")]])
     partners = sorted(size[["SVD K = C/4", "SVD K = C/2", "parallel K = C"]])
@@ -146,14 +157,19 @@ def test_the_fronts_plan_shape_and_reuse():
 
 
 def test_the_claim_criterion_and_the_front_figure(tmp_path):
-    ours = pd.DataFrame({"model": [front.PARALLEL_ROW, front.LORA_ROW], "params_x": [2.0, 2.0],
+    ours = pd.DataFrame({"model": [PARALLEL_ROW, LORA_ROW], "params_x": [2.0, 2.0],
                          "ImNet": [50.0, 50.0], "SVHN": [90.0, 91.0], "DTD": [40.0, 30.0], "mean": [60.0, 57.0],
                          "S": [300.0, 250.0]})
-    (row,) = front.lora_claims(ours)
-    assert row[4] is True and "1/2 targets" in row[3]
-    assert front.lora_claims(ours.assign(mean=[56.0, 57.0]))[0][4] is False
+    def long(gap: float) -> pd.DataFrame:  # parallel - LoRA = gap on every (seed, domain), with some noise
+        return pd.DataFrame([{"model": m, "domain": d, "seed": s, "accuracy": 60.0 + (gap if m == PARALLEL_ROW else 0)
+                              + 0.1 * ((s + i) % 3)} for m in (PARALLEL_ROW, LORA_ROW) for s in range(3)
+                             for i, d in enumerate(("svhn", "dtd"))])
+
+    claim, _, test, text, (diff,) = lora_claim(long(3.0), ours)
+    assert diff.verdict == "reproduced" and "1/2 targets" in text and test == "parallel mean > LoRA mean"
+    assert lora_claim(long(-3.0), ours)[4][0].verdict == "not reproduced"
     frame = pd.DataFrame({"domain": ["svhn"] * 3, "family": ["parallel", "svd", "lora"],
                           "point": ["parallel K = C", "SVD K = C/4", "LoRA r = 1"], "size_x": [2.2, 1.4, 1.3],
                           "accuracy": [90.0, 88.0, 87.0]})
-    front.pareto_figure(frame, profile="smoke", path=tmp_path / "pareto_smoke.png")
+    pareto_figure(frame, profile="smoke", path=tmp_path / "pareto_smoke.png")
     assert (tmp_path / "pareto_smoke.png").read_bytes()[:4] == b"\x89PNG"

@@ -3,13 +3,12 @@
 import pytest
 import torch
 
-from paperlib.adapters import UnknownDomainError
-from paperlib.model_io import load_matching, transfer_from
-from paperlib.models import (
-    ResNet26, count_parameters, multi_domain_size, plain_reference, round_multiplier,
-    set_trainable, size_multiplier,
-)
-from paperlib.score import DOMAIN_ORDER
+from paperlib.model.adapters import UnknownDomainError
+from paperlib.model.resnet import ResNet26
+from paperlib.model.roles import set_trainable
+from paperlib.model.sizes import count_parameters, multi_domain_size, plain_reference, round_multiplier, size_multiplier
+from paperlib.model.weights import load_matching, transfer_from
+from paperlib.report.score import DOMAIN_ORDER
 
 DECATHLON_CLASSES = {"imagenet12": 1000, "aircraft": 100, "cifar100": 100, "daimlerpedcls": 2, "dtd": 47,
                      "gtsrb": 43, "vgg-flowers": 102, "omniglot": 1623, "svhn": 10, "ucf101": 101}

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from paperlib.params import PlacementParams, parameters_cell
-from paperlib.reproduce import NOTEBOOKS
-from paperlib.series import SERIES
+from paperlib.series.notebooks import NOTEBOOKS, SERIES
+from paperlib.series.params import PlacementParams, parameters_cell
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 CHECK = "# NBVAL_CHECK_OUTPUT"
@@ -44,7 +43,7 @@ def test_outputs_stripped_except_checked_cells_which_all_have_one(name):
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_parameters_cell_is_generated_from_its_dataclass(name, monkeypatch):
-    """One source: the cell is `parameters_cell` of the notebook's Params (series.SERIES), and the
+    """One source: the cell is `parameters_cell` of the notebook's Params (notebooks.SERIES), and the
     cell's next line validates that very class."""
     monkeypatch.delenv("PAPERLIB_PROFILE", raising=False)
     code = [c for c in cells(name) if c["cell_type"] == "code"]

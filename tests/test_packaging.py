@@ -1,8 +1,9 @@
 """pyproject.toml and environment.yml list the same dependencies; the skeleton is in place."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"pytorch": "torch"}  # conda's name -> PyPI's
@@ -36,3 +37,17 @@ def test_skeleton_commands():
 def test_console_script():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["paperlib"] == "paperlib.cli:main"
+
+
+def test_the_package_shows_its_rooms():
+    """At most ten entries at the top of paperlib/ (its floors, pyproject.toml's import contracts),
+    every folder with a docstring saying what it holds, no module longer than one sitting."""
+    package = ROOT / "paperlib"
+    entries = [p for p in package.iterdir() if p.name != "__pycache__"]
+    assert len(entries) <= 10, sorted(p.name for p in entries)
+    for folder in (p for p in package.rglob("*") if p.is_dir() and p.name != "__pycache__"):
+        init = folder / "__init__.py"
+        assert init.is_file() and init.read_text().lstrip().startswith('"""'), folder
+    long = {str(p.relative_to(ROOT)): n for p in package.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long

@@ -12,7 +12,7 @@ import pytest
 
 CELL = """\
 import pandas as pd
-from paperlib import plots
+from paperlib.report import plots
 table = pd.DataFrame({"model": ["Series", "Parallel"], "svhn": [90.0, 91.0], "dtd": [50.0, 52.0]})
 fig = plots.accuracy_bars(table, ["svhn", "dtd"], title="inline?")
 plots.save_figure(fig, {path!r})
@@ -34,7 +34,7 @@ def test_figure_is_an_image_output_under_papermill(tmp_path):
 
 def test_headless_import_works_without_a_display(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
-    code = ("import matplotlib; from paperlib import plots; import pandas as pd; "
+    code = ("import matplotlib; from paperlib.report import plots; import pandas as pd; "
             "t = pd.DataFrame({'model': ['a'], 'x': [1.0]}); "
             f"plots.save_figure(plots.accuracy_bars(t, ['x'], title='t'), {str(tmp_path / 'f.png')!r}); "
             "print(matplotlib.get_backend().lower())")

@@ -10,11 +10,19 @@ import pytest
 import torch
 from safetensors.torch import save as st_save
 
-from paperlib import portable
-from paperlib.basefile import export_base, load_base
-from paperlib.config import TrainConfig
-from paperlib.models import ResNet26
-from paperlib.portable import AdapterFileError
+from paperlib.model.adapter_files import (
+    ADAPTER_FORMAT,
+    FORMAT_VERSION,
+    AdapterFileError,
+    domain_state,
+    file_header,
+    read_file,
+    shared_sha256,
+    write_file,
+)
+from paperlib.model.resnet import ResNet26
+from paperlib.portable.base import export_base, load_base
+from paperlib.train.spec import TrainConfig
 
 WIDTH = 0.125
 
@@ -33,7 +41,7 @@ def adapted(base, domain="mine", classes=4, adapter="parallel", seed=1):
     model.add_domain(domain, classes)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for tensor in portable.domain_state(model, domain).values():
+        for tensor in domain_state(model, domain).values():
             if tensor.is_floating_point():
                 tensor.copy_(tensor + 0.1 * torch.randn(tensor.shape, generator=gen).abs())
     return model.eval()
@@ -53,9 +61,9 @@ def test_save_load_round_trip_is_bit_identical(tmp_path, adapter):
     assert fresh.adapter_info["mine"]["class_names"] == ["a", "b", "c", "d"]
     # only the domain's own tensors are in the file: far smaller than the base
     assert path.stat().st_size < base.stat().st_size / 2
-    tensors, header = portable.read_file(path, kind=portable.ADAPTER_FORMAT)
+    tensors, header = read_file(path, kind=ADAPTER_FORMAT)
     assert all(".@." in k for k in tensors) and header["adapter"] == adapter
-    assert header["base_sha256"] == portable.shared_sha256(fresh)
+    assert header["base_sha256"] == shared_sha256(fresh)
 
 
 def test_load_under_another_name_and_save_again_keeps_the_header(tmp_path):
@@ -65,7 +73,7 @@ def test_load_under_another_name_and_save_again_keeps_the_header(tmp_path):
     fresh, _ = load_base(base, adapter="parallel")
     fresh.load_adapter(path, domain="yours")
     fresh.save_adapter("yours", tmp_path / "yours.safetensors")
-    header = portable.file_header(tmp_path / "yours.safetensors")
+    header = file_header(tmp_path / "yours.safetensors")
     assert header["domain"] == "yours" and header["class_names"] == list("wxyz") and header["crop"] == 16
 
 
@@ -143,11 +151,11 @@ def test_refuses_a_safetensors_file_that_is_not_an_adapter(tmp_path, saved):
 
 def test_refuses_tensors_of_the_wrong_shape(tmp_path, saved):
     base, path = saved
-    tensors, header = portable.read_file(path, kind=portable.ADAPTER_FORMAT)
+    tensors, header = read_file(path, kind=ADAPTER_FORMAT)
     key = next(k for k in tensors if k.endswith("adapters.@.weight"))
     tensors[key] = torch.zeros(1, 1, 1, 1)
     bad = tmp_path / "bad.safetensors"
-    portable.write_file(bad, tensors, header, kind=portable.ADAPTER_FORMAT)
+    write_file(bad, tensors, header, kind=ADAPTER_FORMAT)
     refused(base, bad, f"tensor {key} has shape")
 
 
@@ -181,5 +189,5 @@ def test_header_values_are_json(saved):
 
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
-    assert meta["format"] == "paperlib-adapter" and meta["format_version"] == str(portable.FORMAT_VERSION)
+    assert meta["format"] == "paperlib-adapter" and meta["format_version"] == str(FORMAT_VERSION)
     assert json.loads(meta["class_names"]) == ["0", "1", "2", "3"]

@@ -1,25 +1,30 @@
-"""Fair protocols (issue 10): equal SGD budgets where a claim compares two rows, the authors'
+"""Fair protocols: equal SGD budgets where a claim compares two rows, the authors'
 effective weight decays, and both the last and the best-on-validation accuracy in a record."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import random_loader
-from paperlib import experiments as ex
-from paperlib.budget import budget_rows, budget_table, steps_by
-from paperlib.compress import compress_jointly
-from paperlib.config import Runtime, TrainConfig, paper_adapter_weight_decay
+
+from paperlib.data.domains import TARGETS
 from paperlib.data.mini.generate import resolve_counts
-from paperlib.engine import build_model, param_groups, train
-from paperlib.models import ResNet26, parameter_roles, set_trainable
+from paperlib.model.compress import compress_jointly
+from paperlib.model.resnet import ResNet26
+from paperlib.model.roles import parameter_roles, set_trainable
+from paperlib.report.budget import budget_rows, budget_table, steps_by
+from paperlib.series.plans import TABLE1_ROWS, svd_plan
+from paperlib.series.study import Study
+from paperlib.train.decay import param_groups
+from paperlib.train.engine import train
+from paperlib.train.runtime import Runtime
+from paperlib.train.spec import TrainConfig, paper_adapter_weight_decay
 
 
 def balanced_labels(profile: str):
     """(domain, split) -> labels with the MiniDecathlon's per-class counts of `profile` (the
     full profile: the same per-class shape, big enough for its batch size)."""
-    scale = ex.Study(profile=profile).settings.mini_scale or 8.0
+    scale = Study(profile=profile).settings.mini_scale or 8.0
     counts = resolve_counts(scale)
 
     def labels(domain: str, split: str) -> torch.Tensor:
@@ -35,15 +40,15 @@ def balanced_labels(profile: str):
 
 @pytest.mark.parametrize("profile", ["mini", "full"])
 def test_svd_row_gets_the_parallel_rows_steps_per_domain(profile):
-    study = ex.Study(profile=profile)
+    study = Study(profile=profile)
     table = budget_table(study, balanced_labels(profile))
     t1 = table[table.experiment == "table1"]
-    for d in ex.TARGETS:
+    for d in TARGETS:
         parallel = steps_by(t1, {"row": "Parallel Res. adapt.", "domain": d}).tolist()
         svd = steps_by(t1, {"row": "Parallel SVD", "domain": d}).tolist()
         assert parallel and svd == parallel, d
     # the split: parallel adapters up to the first milestone, gamma_t after it, lr continuing
-    svd = ex.svd_plan(study)[0][1]
+    svd = svd_plan(study)[0][1]
     upstream = svd.upstream[0]
     epochs = study.settings.adapt_epochs
     assert upstream.epochs + svd.epochs == epochs and svd.schedule_start == upstream.epochs
@@ -52,7 +57,7 @@ def test_svd_row_gets_the_parallel_rows_steps_per_domain(profile):
 
 
 def test_transfer_equal_steps_per_method_and_at_least_half_the_full_run():
-    study = ex.Study(profile="mini")
+    study = Study(seeds=1, profile="mini")
     table = budget_table(study, balanced_labels("mini"))
     tr = table[table.experiment == "transfer"]
     s = study.settings
@@ -139,7 +144,7 @@ def test_half_keeps_the_stem_adapter_as_the_authors_proj_01():
 
 
 def test_series_adapters_restart_from_their_init_on_the_series_network():
-    from paperlib.model_io import transfer_from
+    from paperlib.model.weights import transfer_from
 
     torch.manual_seed(1)
     source = ResNet26.build([("imagenet12", 5)], width=0.125, adapter="series")
@@ -161,8 +166,8 @@ def test_series_adapters_restart_from_their_init_on_the_series_network():
 
 
 def test_record_holds_last_and_best_on_validation(tmp_path):
-    from paperlib.results import ResultStore
-    from paperlib.train import run_or_load
+    from paperlib.train.run import run_or_load
+    from paperlib.train.store import ResultStore
 
     config = TrainConfig(method="scratch", domains=("dtd",), width=0.125, epochs=3, batch_size=16, lr=0.05,
                          profile="smoke", eval_splits=("val", "test"))
@@ -181,14 +186,14 @@ def test_record_holds_last_and_best_on_validation(tmp_path):
 def test_budget_csv_is_written_from_the_plans(tmp_path):
     import pandas as pd
 
-    from paperlib.budget import BUDGET_COLUMNS, write_budget_csv
+    from paperlib.report.budget import BUDGET_COLUMNS, write_budget_csv
 
-    study = ex.Study(profile="mini")
+    study = Study(profile="mini")
     path = write_budget_csv(study, tmp_path, balanced_labels("mini"))
     frame = pd.read_csv(path)
     assert path.name == "budget_mini.csv" and tuple(frame.columns) == BUDGET_COLUMNS
     assert set(frame.experiment) == {"table1", "transfer"}
-    assert set(ex.TABLE1_ROWS) | {"Parallel SVD"} == set(frame[frame.experiment == "table1"].row)
+    assert set(TABLE1_ROWS) | {"Parallel SVD"} == set(frame[frame.experiment == "table1"].row)
     assert (frame.sgd_steps > 0).all()
 
 

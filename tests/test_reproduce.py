@@ -8,23 +8,23 @@ for the server's submissions), the report that writes the submissions, and a new
 your own. The others (04, 06, 07, 09) run the same functions at the full profile as at smoke,
 where nbval executes them; their full plans are built here without training
 (`test_every_notebook_plans_the_full_profile`), and with the tree whose test split is labelled
-(marker `slower`, deselected by `make test`) the whole series trains: 312 trainings at width 1,
-about four minutes on two cores, where the notebooks above take two."""
+(marker `slower`, deselected by `make test`) the whole series trains. The notebooks above took
+7.3 minutes on two AMD EPYC cores (`pytest tests/test_reproduce.py -k released`)."""
 
 import json
 
 import pytest
 
+from paperlib.core.paths import project_root
+from paperlib.data.domains import SOURCE, TARGETS
 from paperlib.data.dryrun import write_real_format_tree
 from paperlib.data.submission import check_submission
-from paperlib.experiments import SOURCE, TARGETS, project_root
-from paperlib.reproduce import NOTEBOOKS, run_series
-from paperlib.results import load_records
-from paperlib.config import TrainConfig
-from paperlib.series import notebook_plans, series_plan, submission_rows
-from paperlib.study import Study
-from paperlib.submissions import submission_name
-
+from paperlib.report.submissions import submission_name
+from paperlib.series.notebooks import NOTEBOOKS, notebook_plans, series_plan, submission_rows
+from paperlib.series.reproduce import run_series
+from paperlib.series.study import Study
+from paperlib.train.spec import TrainConfig
+from paperlib.train.store import load_records
 
 FULL_CODE_PATH = ("00_data", "01_pretrain", "02_series_vs_parallel", "03_placement", "05_svd", "08_table1_figure4",
                   "10_your_own_domain")
@@ -43,7 +43,8 @@ def _run_full_dry_run(tmp_path, test_labels: bool, only: tuple[str, ...] | None 
     records = load_records(runs / "full-dry-run" / "results")
     assert set(records["profile"]) == {"full"}
     assert set(records["width"]) >= {0.5, 1.0, 2.5} and set(records["crop"]) == {64}
-    assert set(records["method"]) == {"scratch", "finetune", "head", "bn", "series", "parallel", "svd", "lora"}
+    assert set(records["method"]) == {"scratch", "finetune", "head", "bn", "series", "parallel", "parallel_distilled", "svd",
+                                      "lora"}
     record = json.loads(next((runs / "full-dry-run" / "results" / "full").glob("*.json")).read_text())
     assert record["config"]["train_limit_batches"] == 2 and record["config"]["batch_size"] == 2
     omniglot = records[(records["domain"] == "omniglot") & (records["method"] == "parallel")].iloc[0]

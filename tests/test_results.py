@@ -8,14 +8,15 @@ import json
 import pandas as pd
 import pytest
 import torch
-
-import paperlib.train
 from conftest import random_loader
-from paperlib.checkpoint import load_weights
-from paperlib.config import Runtime, TrainConfig
-from paperlib.model_io import load_model
-from paperlib.results import RecordExistsError, ResultStore, load_records
-from paperlib.train import main, run_or_load
+
+from paperlib.core.files import load_weights
+from paperlib.model.weights import load_model
+from paperlib.train import run as run_module
+from paperlib.train.run import main, run_or_load
+from paperlib.train.runtime import Runtime
+from paperlib.train.spec import TrainConfig
+from paperlib.train.store import RecordExistsError, ResultStore, load_records
 
 CPU = Runtime(device="cpu")
 
@@ -72,7 +73,7 @@ def test_run_or_load_returns_the_record_without_training(stored, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("trained although the record exists")
 
-    monkeypatch.setattr(paperlib.train, "train", no_training)
+    monkeypatch.setattr(run_module, "train", no_training)
     assert run_or_load(adapt, store) == record
     assert run_or_load(adapt, str(store.root)) == record  # a path works as well
     with pytest.raises(AssertionError, match="trained although"):
@@ -120,7 +121,7 @@ def test_cli_runs_a_config_file_and_rejects_bad_ones(tmp_path, monkeypatch, caps
         calls.append((config, store, runtime))
         return {"run_id": config.run_id, "metrics": {"dtd": {"val": 50.0}}, "wall_time_s": 1.0}
 
-    monkeypatch.setattr(paperlib.train, "run_or_load", fake_run)
+    monkeypatch.setattr(run_module, "run_or_load", fake_run)
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps({"profile": "mini", "method": "bn", "domains": ["dtd"], "epochs": 3, "device": "cpu"}))
     assert main(["--config", str(cfg), "--results", str(tmp_path / "r"), "--data-dir", "elsewhere"]) == 0

@@ -3,17 +3,22 @@ same runs (nothing retrains); changing what decides a result does not. The repor
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-import paperlib.engine
-from paperlib import experiments as ex
-from paperlib.config import Runtime, TrainConfig
 from paperlib.data import prepare
 from paperlib.data.tiny import write_tiny_tree
-from paperlib.identity import data_identity
+from paperlib.series.notebooks import series_plan
+from paperlib.series.plans import table1_plan
+from paperlib.series.running import load_all, run_all
+from paperlib.series.study import Study
+from paperlib.train.identity import data_identity
+from paperlib.train.runtime import Runtime
+from paperlib.train.spec import TrainConfig
 
 DOMAINS = ("imagenet12", "dtd")
 
@@ -26,36 +31,36 @@ def _tiny_data(root):
 
 
 def _plan(study):
-    return ex.table1_plan(study, ["Parallel Res. adapt."], ["dtd"])  # and, upstream, the pretraining
+    return table1_plan(study, ["Parallel Res. adapt."], ["dtd"])  # and, upstream, the pretraining
 
 
 def _refuse_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a stored run was trained again")
 
-    monkeypatch.setattr(paperlib.engine, "train", refuse)
-    monkeypatch.setattr("paperlib.train.train", refuse)
+    monkeypatch.setattr("paperlib.train.engine.train", refuse)
+    monkeypatch.setattr("paperlib.train.run.train", refuse)
 
 
 def test_moved_store_and_data_and_cpu_device_rerun_nothing(tmp_path, monkeypatch):
     data = _tiny_data(tmp_path / "data-a")
-    first = ex.Study(profile="smoke", data_root=str(data), results_dir=str(tmp_path / "results-a"), device="auto")
-    trained = ex.run_all(first, _plan(first), progress=None)
+    first = Study(seeds=1, profile="smoke", data_root=str(data), results_dir=str(tmp_path / "results-a"), device="auto")
+    trained = run_all(first, _plan(first), progress=None)
     assert len(list((tmp_path / "results-a" / "smoke").glob("*.json"))) == 2  # pretraining + adaptation
 
     shutil.copytree(tmp_path / "results-a", tmp_path / "results-b")
     moved = shutil.move(str(data), str(tmp_path / "elsewhere" / "data-b"))
-    again = ex.Study(profile="smoke", data_root=moved, results_dir=str(tmp_path / "results-b"), device="cpu")
+    again = Study(seeds=1, profile="smoke", data_root=moved, results_dir=str(tmp_path / "results-b"), device="cpu")
     _refuse_training(monkeypatch)
-    rerun = ex.run_all(again, _plan(again), progress=None)
+    rerun = run_all(again, _plan(again), progress=None)
     pd.testing.assert_frame_equal(rerun, trained, check_like=True)  # same runs, same numbers
-    rows, missing = ex.load_all(again, _plan(again))
+    rows, missing = load_all(again, _plan(again))
     assert missing == [] and list(rows["run_id"]) == list(trained["run_id"])
 
 
 def test_identity_follows_the_spec_and_the_data_content_not_places(tmp_path):
     data = _tiny_data(tmp_path / "d")
-    study = ex.Study(profile="smoke", data_root=str(data))
+    study = Study(seeds=1, profile="smoke", data_root=str(data))
     (_, config), = _plan(study)
     bound = study.bind(config)
     assert bound.data == data_identity(data / "cache-40", ("dtd",), ("train", "val", "test"))
@@ -75,8 +80,20 @@ def test_identity_follows_the_spec_and_the_data_content_not_places(tmp_path):
 
 def test_the_report_lists_missing_runs_and_never_trains(tmp_path, monkeypatch):
     data = _tiny_data(tmp_path / "d")
-    study = ex.Study(profile="smoke", data_root=str(data), results_dir=str(tmp_path / "empty"))
+    study = Study(seeds=1, profile="smoke", data_root=str(data), results_dir=str(tmp_path / "empty"))
     _refuse_training(monkeypatch)
-    rows, missing = ex.load_all(study, _plan(study))
+    rows, missing = load_all(study, _plan(study))
     assert rows.empty and [c.method for c in missing] == ["parallel"]
     assert not (tmp_path / "empty").exists()
+
+
+def test_the_series_run_ids_are_stable():
+    """Every training of the three profiles' series keeps the id it had when
+    tests/data/series_run_ids.json was written (a stored series is found again after a change of
+    the code): a change of `TrainConfig` that alters the id of an existing run must be deliberate,
+    and rewrite that file. Float32 on the CPU, as the file's runs (bf16 runs are other runs)."""
+    recorded = json.loads((Path(__file__).parent / "data" / "series_run_ids.json").read_text())
+    for profile, runs in recorded.items():
+        now = {c.run_id for _, _, c in series_plan(Study(profile=profile, cpu_bf16=False))}
+        lost = sorted(set(runs) - now)
+        assert not lost, f"{profile}: {len(lost)} runs changed id, e.g. {[runs[r] for r in lost[:3]]}"

@@ -21,12 +21,13 @@ def _child(store: str, gate: str) -> None:
     """One process: run_or_load with `train` wrapped to announce itself and (test scaffolding)
     hold the lock until the gate file exists, so the other process surely finds it taken."""
     import torch
-
-    import paperlib.train as engine
     from conftest import random_loader
 
+    from paperlib.train import run
+    from paperlib.train.spec import TrainConfig
+
     torch.set_num_threads(1)
-    train = engine.train
+    train = run.train
 
     def announced_train(*args, **kwargs):
         Path(store, "training").write_text(str(os.getpid()))
@@ -35,8 +36,8 @@ def _child(store: str, gate: str) -> None:
         print("TRAINED", flush=True)
         return train(*args, **kwargs)
 
-    engine.train = announced_train
-    record = engine.run_or_load(engine.TrainConfig.from_dict(CONFIG), store, loader=random_loader(n=32, n_eval=16))
+    run.train = announced_train  # the name run_or_load calls
+    record = run.run_or_load(TrainConfig.from_dict(CONFIG), store, loader=random_loader(n=32, n_eval=16))
     print("METRICS " + json.dumps(record["metrics"], sort_keys=True), flush=True)
 
 

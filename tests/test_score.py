@@ -2,8 +2,14 @@
 
 import pytest
 
-from paperlib.score import (
-    BASELINE_ACCURACY, PAPER_COLUMNS, decathlon_score, decathlon_scores, domain_score, paper_table1, score_table,
+from paperlib.report.score import (
+    BASELINE_ACCURACY,
+    PAPER_COLUMNS,
+    decathlon_score,
+    decathlon_scores,
+    domain_score,
+    paper_table1,
+    score_table,
 )
 
 

@@ -8,8 +8,7 @@ import json
 import pytest
 
 from paperlib.data import prepare
-from paperlib.data.mini import baseline
-from paperlib.data.mini.baseline import BaselineSettings, baseline_markdown, scratch_baselines
+from paperlib.data.mini.baseline import BaselineSettings, baseline_markdown, scratch_accuracy, scratch_baselines
 from paperlib.data.tiny import write_tiny_tree
 
 SETTINGS = BaselineSettings(crop=8, batch=4, min_epochs=1, min_steps=2, max_steps=3)
@@ -31,15 +30,15 @@ def test_trained_once_then_read_from_beside_the_cache(cache, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("trained again")
 
-    monkeypatch.setattr(baseline, "scratch_accuracy", no_training)
+    monkeypatch.setattr("paperlib.data.mini.baseline.scratch_accuracy", no_training)
     assert scratch_baselines(cache, domains=("aircraft", "svhn"), settings=SETTINGS, progress=None) == got
     with pytest.raises(AssertionError, match="trained again"):  # other settings: trained anew
         scratch_baselines(cache, domains=("svhn",), settings=BaselineSettings(crop=8, max_steps=2), progress=None)
 
 
 def test_the_same_data_and_seed_give_the_same_accuracy(cache):
-    first = baseline.scratch_accuracy(cache, "aircraft", SETTINGS)
-    assert baseline.scratch_accuracy(cache, "aircraft", SETTINGS) == first
+    first = scratch_accuracy(cache, "aircraft", SETTINGS)
+    assert scratch_accuracy(cache, "aircraft", SETTINGS) == first
 
 
 def test_two_workers_give_the_one_thread_serial_numbers(cache, tmp_path):
@@ -62,7 +61,7 @@ def test_an_unlabelled_test_split_is_refused(tmp_path):
     write_tiny_tree(tmp_path / "root", domains=("svhn",), labelled_test=False)
     prepare(tmp_path / "root", tmp_path / "cache", ["svhn"], size=12, workers=0)
     with pytest.raises(ValueError, match="no labels"):
-        baseline.scratch_accuracy(tmp_path / "cache", "svhn", SETTINGS)
+        scratch_accuracy(tmp_path / "cache", "svhn", SETTINGS)
 
 
 def test_the_sheet_table_shows_chance_beside_each_accuracy():

@@ -4,21 +4,21 @@ import json
 
 import pytest
 
-from paperlib import series_log
+from paperlib.series.runs_log import LOG_NAME, TreeMemory, append_entry, count_records, make_entry, series_table
 
 
 def entry(name, seconds, trainings):
-    return series_log.make_entry(name, seconds=seconds, trainings=trainings, peak_bytes=3 * 2**30, load_before=1.0)
+    return make_entry(name, seconds=seconds, trainings=trainings, peak_bytes=3 * 2**30, load_before=1.0)
 
 
 def test_table_keeps_the_execution_that_trained_and_totals_the_series(tmp_path):
     for e in (entry("01_pretrain", 1200.0, 6), entry("02_series_vs_parallel", 600.0, 54),
               entry("01_pretrain", 3.0, 0),  # a resumed series: every training found in the store
               entry("00_data", 5.0, 0)):
-        series_log.append_entry(tmp_path, e)
-    log = json.loads((tmp_path / series_log.LOG_NAME).read_text())
+        append_entry(tmp_path, e)
+    log = json.loads((tmp_path / LOG_NAME).read_text())
     assert [e["notebook"] for e in log] == ["01_pretrain", "02_series_vs_parallel", "01_pretrain", "00_data"]
-    table = series_log.series_table(tmp_path / series_log.LOG_NAME, ["00_data", "01_pretrain", "02_series_vs_parallel"])
+    table = series_table(tmp_path / LOG_NAME, ["00_data", "01_pretrain", "02_series_vs_parallel"])
     rows = [line.split("|")[1:-1] for line in table.splitlines()[2:]]
     assert [r[0].strip() for r in rows] == ["`00_data`", "`01_pretrain`", "`02_series_vs_parallel`", "**series**"]
     assert rows[1][1].strip() == "20.0" and rows[1][2].strip() == "6"
@@ -27,20 +27,20 @@ def test_table_keeps_the_execution_that_trained_and_totals_the_series(tmp_path):
 
 
 def test_an_empty_log_is_an_error(tmp_path):
-    (tmp_path / series_log.LOG_NAME).write_text("[]")
+    (tmp_path / LOG_NAME).write_text("[]")
     with pytest.raises(ValueError, match="no notebook executions"):
-        series_log.series_table(tmp_path / series_log.LOG_NAME, ["00_data"])
+        series_table(tmp_path / LOG_NAME, ["00_data"])
 
 
 def test_tree_memory_counts_a_child_process():
     import subprocess
     import sys
 
-    with series_log.TreeMemory(interval_s=0.05) as memory:
+    with TreeMemory(interval_s=0.05) as memory:
         # a child holding ~200 MB for a moment: the tree's peak must include it
         subprocess.run([sys.executable, "-c", "import time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(0.5)"],
                        check=True)
-    alone = series_log.TreeMemory()._tree_rss()
+    alone = TreeMemory()._tree_rss()
     assert memory.peak >= alone + 150 * 2**20
 
 
@@ -48,5 +48,5 @@ def test_records_are_counted_per_profile(tmp_path):
     (tmp_path / "mini").mkdir()
     for name in ("a.json", "b.json", "a.safetensors"):
         (tmp_path / "mini" / name).write_text("{}")
-    assert series_log.count_records(tmp_path, "mini") == 2
-    assert series_log.count_records(tmp_path, "smoke") == 0
+    assert count_records(tmp_path, "mini") == 2
+    assert count_records(tmp_path, "smoke") == 0

@@ -6,10 +6,16 @@ import json
 import pandas as pd
 import pytest
 
-import paperlib.server_scores as ss
 from paperlib.cli import main as paperlib_main
-from paperlib.data.errors import DataError
-from paperlib.score import DOMAIN_ORDER, PAPER_COLUMNS, paper_table1
+from paperlib.core.errors import DataError
+from paperlib.report.score import DOMAIN_ORDER, PAPER_COLUMNS, paper_table1
+from paperlib.report.server_scores import (
+    claims_source,
+    import_server_scores,
+    load_imported_scores,
+    read_server_scores,
+    test_table_from_server_scores,
+)
 
 ROWS = ["Finetuning", "Series Res. adapt.", "Parallel Res. adapt."]
 
@@ -25,7 +31,7 @@ def test_json_scores_fill_the_test_table(tmp_path):
     rows["Parallel Res. adapt."]["S"] = 3412
     path = tmp_path / "scores.json"
     path.write_text(json.dumps(rows))
-    table = ss.test_table_from_server_scores(ss.read_server_scores(path), {"Finetuning": 10})
+    table = test_table_from_server_scores(read_server_scores(path), {"Finetuning": 10})
     assert list(table.columns) == ["model", "params_x", *PAPER_COLUMNS, "mean", "S"]
     assert list(table["model"]) == ROWS and table["params_x"].iloc[0] == 10 and table["params_x"].isna().sum() == 2
     paper = paper_table1().set_index("model")
@@ -45,10 +51,10 @@ def test_csv_with_headers_and_file_names(tmp_path):
     lines.append("Parallel Res. adapt.," + ",".join(str(parallel[d]) for d in PAPER_COLUMNS.values()))
     path = tmp_path / "scores.csv"
     path.write_text("\n".join(lines) + "\n")
-    scores = ss.read_server_scores(path)
+    scores = read_server_scores(path)
     assert list(scores["model"]) == ROWS and scores["S"].tolist()[:2] == [1234, 1234]
     assert pd.isna(scores["S"].iloc[2])  # no S on the line: computed in the test table
-    assert ss.test_table_from_server_scores(scores)["S"].iloc[2] == pytest.approx(3412, abs=3)
+    assert test_table_from_server_scores(scores)["S"].iloc[2] == pytest.approx(3412, abs=3)
     assert scores.iloc[0][list(DOMAIN_ORDER)].tolist() == [rows["Finetuning"][d] for d in DOMAIN_ORDER]
 
 
@@ -68,7 +74,7 @@ def test_bad_scores_are_one_line_errors(tmp_path, edit, message):
     path = tmp_path / "scores.json"
     path.write_text(json.dumps(edit(_paper_rows())))
     with pytest.raises(DataError) as err:
-        ss.read_server_scores(path)
+        read_server_scores(path)
     assert message in str(err.value) and str(path) in str(err.value) and "\n" not in str(err.value)
 
 
@@ -76,28 +82,28 @@ def test_bad_csv_header_and_short_line(tmp_path):
     path = tmp_path / "s.csv"
     path.write_text("row,ImNet\nFinetuning,60\n")
     with pytest.raises(DataError, match="must start with \"model\""):
-        ss.read_server_scores(path)
+        read_server_scores(path)
     path.write_text("model,ImNet,Airc\nFinetuning,60,50,40\n")
     with pytest.raises(DataError, match="line 2 has more fields than the header"):
-        ss.read_server_scores(path)
+        read_server_scores(path)
     path.write_text("model,ImNet,Airc\nFinetuning,60\n")
     with pytest.raises(DataError, match="row 'Finetuning' lacks aircraft, cifar100"):
-        ss.read_server_scores(path)
+        read_server_scores(path)
 
 
 def test_claims_use_test_scores_when_imported_else_validation(tmp_path):
     validation = pd.DataFrame({"model": ROWS, "mean": [70.0, 71.0, 72.0]})
-    source = ss.claims_source(validation, None)
+    source = claims_source(validation, None)
     assert source.split == "val" and source.table is validation and "validation table" in source.note
     assert "paperlib report --server-scores" in source.note
-    assert ss.load_imported_scores(tmp_path / "results") is None
+    assert load_imported_scores(tmp_path / "results") is None
     path = tmp_path / "scores.json"
     path.write_text(json.dumps(_paper_rows()))
-    ss.import_server_scores(path, tmp_path / "results")
-    scores, origin = ss.load_imported_scores(tmp_path / "results")
-    pd.testing.assert_frame_equal(scores, ss.read_server_scores(path))
-    test = ss.test_table_from_server_scores(scores)
-    source = ss.claims_source(validation, test, scores_file=origin)
+    import_server_scores(path, tmp_path / "results")
+    scores, origin = load_imported_scores(tmp_path / "results")
+    pd.testing.assert_frame_equal(scores, read_server_scores(path))
+    test = test_table_from_server_scores(scores)
+    source = claims_source(validation, test, scores_file=origin)
     assert source.split == "test" and source.table is test and str(path) in source.note
 
 

@@ -7,11 +7,18 @@ import pandas as pd
 import pytest
 import torch
 
-from paperlib import experiments as ex
-from paperlib import plots, report
-from paperlib.models import ResNet26, freeze_norm_statistics, parameter_roles, set_trainable
-from paperlib.run_data import stratified_subset
-from paperlib.series import SERIES, notebook_plans
+from paperlib.data.domains import TARGETS
+from paperlib.model.resnet import ResNet26
+from paperlib.model.roles import freeze_norm_statistics, parameter_roles, set_trainable
+from paperlib.report.verdicts import combined
+from paperlib.report.claims import source_strength_claim, source_strength_gaps
+from paperlib.report.plots import accuracy_curve, source_strength
+from paperlib.report.table1 import PARTS, size_column
+from paperlib.series.cost import source_images
+from paperlib.series.notebooks import SERIES, notebook_plans
+from paperlib.series.plans import TABLE1_ROWS, pretrain_config
+from paperlib.series.study import Study
+from paperlib.train.run_data import stratified_subset
 
 
 def test_head_trains_only_the_domains_head_and_keeps_the_source_statistics():
@@ -33,33 +40,33 @@ def test_head_trains_only_the_domains_head_and_keeps_the_source_statistics():
 
 @pytest.mark.parametrize("profile", ["mini", "full"])
 def test_the_frozen_feature_rows_are_in_every_table1(profile):
-    study = ex.Study(profile=profile)
-    assert ex.TABLE1_ROWS["Feature extractor"][0] == "head" and ex.TABLE1_ROWS["BN adaptation"][0] == "bn"
+    study = Study(seeds=1, profile=profile)
+    assert TABLE1_ROWS["Feature extractor"][0] == "head" and TABLE1_ROWS["BN adaptation"][0] == "bn"
     table1 = notebook_plans(study, "02_series_vs_parallel")["table1"]
     for row, method in (("Feature extractor", "head"), ("BN adaptation", "bn")):
         runs = [c for labels, c in table1 if labels["model"] == row]
-        assert [c.domains[0] for c in runs] == list(ex.TARGETS) and {c.method for c in runs} == {method}
-        assert all(c.pretrained == (ex.pretrain_config(study),) and c.adapter is None for c in runs)
+        assert [c.domains[0] for c in runs] == list(TARGETS) and {c.method for c in runs} == {method}
+        assert all(c.pretrained == (pretrain_config(study),) and c.adapter is None for c in runs)
 
 
 def test_frozen_rows_are_the_smallest_in_the_size_column():
     from paperlib.data.facts import decathlon_counts
 
-    sizes = report.size_column(1.0, {d: c["classes"] for d, c in decathlon_counts().items()})
+    sizes = size_column(1.0, {d: c["classes"] for d, c in decathlon_counts().items()})
     assert sizes["Feature extractor"] == 1 and sizes["BN adaptation"] <= sizes["Parallel Res. adapt."]
-    assert set(ex.TABLE1_ROWS) <= set(sizes)
+    assert set(TABLE1_ROWS) <= set(sizes)
 
 
 @pytest.mark.parametrize("profile", ["smoke", "mini", "full"])
 def test_source_strength_plan_is_sources_by_targets_by_methods(profile):
-    study = ex.Study(profile=profile)
+    study = Study(seeds=1, profile=profile)
     plan = notebook_plans(study, "09_source_strength")["source_strength"]
     assert len(plan) == len({c.run_id for _, c in plan}) == 3 * 3 * 3
     assert {c.domains[0] for _, c in plan} == set(study.settings.transfer_domains)
     assert {c.method for _, c in plan} == {"finetune", "parallel", "bn"}
     nets = {c.pretrained[0].train_fraction: c.pretrained[0] for _, c in plan}
     assert sorted(nets) == [1 / 16, 1 / 4, 1.0]
-    assert nets[1.0] == ex.pretrain_config(study)  # the full source is notebook 01's network
+    assert nets[1.0] == pretrain_config(study)  # the full source is notebook 01's network
     assert {n.epochs for n in nets.values()} == {study.settings.pretrain_epochs}  # the stated principle
     table1 = {c.run_id for _, c in notebook_plans(study, "02_series_vs_parallel")["table1"]}
     assert {c.run_id for labels, c in plan if labels["source_fraction"] == 1.0} <= table1  # trained once
@@ -68,18 +75,18 @@ def test_source_strength_plan_is_sources_by_targets_by_methods(profile):
 def test_notebook_09_runs_before_the_report_reads_it():
     order = list(SERIES)
     assert order.index("09_source_strength") < order.index("08_table1_figure4")
-    assert ("09_source_strength", "source_strength") in report.PARTS["source_strength"]
+    assert ("09_source_strength", "source_strength") in PARTS["source_strength"]
 
 
 @pytest.mark.parametrize("profile", ["smoke", "mini"])
 def test_source_images_follow_the_stratified_subset(profile):
     from paperlib.data.mini.generate import resolve_counts
 
-    study = ex.Study(profile=profile)
+    study = Study(profile=profile)
     counts = resolve_counts(study.settings.mini_scale)["imagenet12"]
     labels = torch.arange(counts.classes).repeat_interleave(counts.train)
     for fraction in (1 / 16, 1 / 4, 1.0):
-        assert ex.source_images(study, fraction) == len(stratified_subset(labels, fraction, seed=0))
+        assert source_images(study.settings, fraction) == len(stratified_subset(labels, fraction, seed=0))
 
 
 def _runs(gaps_by_fraction: dict[float, list[float]]) -> pd.DataFrame:
@@ -93,20 +100,20 @@ def _runs(gaps_by_fraction: dict[float, list[float]]) -> pd.DataFrame:
 
 
 def test_source_strength_claim_follows_its_criterion():
-    growing = _runs({1 / 16: [-9, -6, -3], 1 / 4: [-5, -4, -3], 1.0: [-1, 0, 1]})
-    gaps = report.source_strength_gaps(growing)
+    growing = _runs({1 / 16: [-9, -8, -7], 1 / 4: [-5, -4, -3], 1.0: [-1, 0, 1]})
+    gaps = source_strength_gaps(growing)
     assert list(gaps.columns) == ["ucf101", "cifar100", "svhn"] and gaps.loc[1 / 16, "ucf101"] == -9
-    claim, _, test, shown, ok = report.source_strength_claim(growing)
-    assert ok and "non-decreasing" in test and "-6.00" in shown
-    assert report.source_strength_claim(_runs({1 / 16: [0, 0, 0], 1.0: [-1, -1, -1]}))[-1] is False
-    assert report.source_strength_claim(_runs({1.0: [1, 1, 1]})) is None  # one source: nothing to compare
-    assert report.source_strength_claim(pd.DataFrame()) is None
+    claim, _, test, shown, steps = source_strength_claim(growing)
+    assert combined(steps) == "reproduced" and "increasing" in test and "-8.00" in shown
+    assert combined(source_strength_claim(_runs({1 / 16: [0, 0, 0], 1.0: [-1, -1, -1]}))[-1]) == "not reproduced"
+    assert source_strength_claim(_runs({1.0: [1, 1, 1]})) is None  # one source: nothing to compare
+    assert source_strength_claim(pd.DataFrame()) is None
 
 
 def test_source_strength_figure_is_returned_and_written(tmp_path):
-    gaps = report.source_strength_gaps(_runs({1 / 16: [-9, -6, -3], 1.0: [-1, 0, 1]}))
+    gaps = source_strength_gaps(_runs({1 / 16: [-9, -6, -3], 1.0: [-1, 0, 1]}))
     gaps.index = [3072, 51200]
-    fig = plots.source_strength(gaps, profile="mini", path=tmp_path / "source_strength_mini.png")
+    fig = source_strength(gaps, profile="mini", path=tmp_path / "source_strength_mini.png")
     assert len(fig.axes[0].lines) == 3 + 1 + 1  # one per target, their mean, the zero line
     assert (tmp_path / "source_strength_mini.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -114,9 +121,9 @@ def test_source_strength_figure_is_returned_and_written(tmp_path):
 def test_accuracy_curve_prefers_validation_and_falls_back_to_training():
     with_val = [{"epoch": e, "train_acc": {"imagenet12": 10.0 * e}, "val_acc": {"imagenet12": 9.0 * e}}
                 for e in (1, 2)]
-    fig = plots.accuracy_curve(with_val, "imagenet12", title="t")
+    fig = accuracy_curve(with_val, "imagenet12", title="t")
     assert [line.get_label() for line in fig.axes[0].lines][0] == "validation accuracy"
     old = [{"epoch": e, "train_acc": {"imagenet12": 10.0 * e}} for e in (1, 2)]
-    fig = plots.accuracy_curve(old, "imagenet12", title="t")
+    fig = accuracy_curve(old, "imagenet12", title="t")
     assert [line.get_label() for line in fig.axes[0].lines] == ["training accuracy (augmented batches)"]
     assert "training accuracy shown" in fig.axes[0].texts[0].get_text()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from paperlib.config import TrainConfig, svd_rank_fields
-from paperlib.params import SVDParams
+from paperlib.series.params import SVDParams
+from paperlib.train.spec import TrainConfig, svd_rank_fields
 
 SVD = dict(method="svd", pretrained=("a.safetensors",))
 

@@ -6,16 +6,19 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import random_loader, random_split
-from paperlib.checkpoint import load_checkpoint
-from paperlib.config import TrainConfig
-from paperlib.models import parameter_roles
-from paperlib.config import Runtime
-from paperlib.engine import NonFiniteLossError, build_model, param_groups, train
-from paperlib.evaluation import evaluate
-from paperlib.model_io import load_model, save_model
-from paperlib.run_data import stratified_subset
+
+from paperlib.model.resnet import ResNet26
+from paperlib.model.roles import parameter_roles
+from paperlib.model.weights import load_model, save_model
+from paperlib.train.build import build_model
+from paperlib.train.checkpoint import load_checkpoint
+from paperlib.train.decay import param_groups
+from paperlib.train.engine import NonFiniteLossError, train
+from paperlib.train.evaluation import evaluate
+from paperlib.train.run_data import stratified_subset
+from paperlib.train.runtime import Runtime
+from paperlib.train.spec import TrainConfig
 
 CPU = Runtime(device="cpu")
 
@@ -70,7 +73,7 @@ def _frozen_unchanged(config: TrainConfig, loader, result) -> tuple[int, int]:
 
 
 def param_groups_after(config: TrainConfig, loader) -> list[list[str]]:
-    from paperlib.models import set_trainable
+    from paperlib.model.roles import set_trainable
 
     model = build_model(config, {d: loader(d, "train").num_classes for d in config.domains})
     names = set()
@@ -153,15 +156,13 @@ def test_several_domains_alternate_with_their_own_heads(loader, pretrained):
 def test_round_robin_order(loader, monkeypatch):
     """Batches alternate domain by domain; an epoch is T x the smallest domain's batch count."""
     seen = []
-    import paperlib.models
-
-    original = paperlib.models.ResNet26.set_domain
+    original = ResNet26.set_domain
 
     def spy(self, name):
         seen.append(name)
         return original(self, name)
 
-    monkeypatch.setattr(paperlib.models.ResNet26, "set_domain", spy)
+    monkeypatch.setattr(ResNet26, "set_domain", spy)
     small = {("dtd", "train"): random_split("dtd", "train", n=32, size=18, seed=1)}
     load = lambda d, s: small.get((d, s)) or loader(d, s)  # noqa: E731
     config = tiny(method="bn", domains=("cifar100", "dtd"), epochs=1, eval_splits=())
@@ -172,7 +173,7 @@ def test_round_robin_order(loader, monkeypatch):
 def test_weight_decay_per_group():
     config = tiny(method="parallel", domains=("aircraft", "cifar100", "omniglot"))
     model = build_model(config, {"aircraft": 4, "cifar100": 4, "omniglot": 4})
-    from paperlib.models import set_trainable
+    from paperlib.model.roles import set_trainable
 
     names = set()
     for d in config.domains:
@@ -316,10 +317,10 @@ def test_svd_domains_compress_together_but_only_domains_train(loader, adapted):
 
 
 def test_class_fraction_trains_and_evaluates_on_a_seeded_subset_of_classes(loader):
-    import paperlib.run_data as engine
+    from paperlib.train.run_data import class_subset
 
     config = tiny(method="scratch", domains=("imagenet12",), class_fraction=0.5, epochs=1, batch_size=8)
-    kept = engine.class_subset(4, 0.5, seed=0)
+    kept = class_subset(4, 0.5, seed=0)
     assert kept.tolist() == sorted(kept.tolist()) and len(kept) == 2
     result = train(config, CPU, loader=loader)
     train_split, val = loader("imagenet12", "train"), loader("imagenet12", "val")
@@ -327,7 +328,7 @@ def test_class_fraction_trains_and_evaluates_on_a_seeded_subset_of_classes(loade
     assert result.history[0]["steps"] == int(in_kept.sum()) // 8
     ids, pred = result.predictions["imagenet12"]["val"]
     assert torch.equal(ids, val.image_ids[torch.isin(val.labels, kept)])
-    assert engine.class_subset(4, 1.0, seed=0) is None
+    assert class_subset(4, 1.0, seed=0) is None
 
 
 def test_train_step_calls_a_wrapper_that_has_no_truth_value():
@@ -335,8 +336,8 @@ def test_train_step_calls_a_wrapper_that_has_no_truth_value():
     must call the wrapper it is given, never test its truth (a compiled run once failed so)."""
     import torch
 
-    from paperlib.engine import train_step
-    from paperlib.models import ResNet26
+    from paperlib.model.resnet import ResNet26
+    from paperlib.train.step import train_step
 
     class Wrapper(torch.nn.Module):
         def __init__(self, inner):
@@ -354,5 +355,5 @@ def test_train_step_calls_a_wrapper_that_has_no_truth_value():
     wrapper = Wrapper(model)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01)
     x, y = torch.randn(2, 3, 16, 16), torch.tensor([0, 3])
-    loss, logits = train_step(model, optimizer, x, y, "cifar100", net=wrapper, amp=False)
+    loss, logits = train_step(model, optimizer, x, y, "cifar100", net=wrapper, autocast=False)
     assert wrapper.calls == 1 and logits.shape == (2, 4) and torch.isfinite(loss)

@@ -43,9 +43,10 @@ sys.path.insert(0, str(HERE))
 
 from conftest import random_loader  # noqa: E402
 
-from paperlib.checkpoint import load_weights, save_weights  # noqa: E402
-from paperlib.config import Runtime, TrainConfig  # noqa: E402
-from paperlib.engine import train  # noqa: E402
+from paperlib.core.files import load_weights, save_weights  # noqa: E402
+from paperlib.train.engine import train  # noqa: E402
+from paperlib.train.runtime import Runtime
+from paperlib.train.spec import TrainConfig  # noqa: E402
 
 CPU = Runtime(device="cpu")
 ONE_STEP = dict(epochs=1, train_limit_batches=2)  # one step on each of the two domains

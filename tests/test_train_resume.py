@@ -18,10 +18,12 @@ sys.path.insert(0, str(HERE))
 
 from conftest import random_loader  # noqa: E402
 
-from paperlib.checkpoint import load_checkpoint, load_weights  # noqa: E402
-from paperlib.config import Runtime, TrainConfig  # noqa: E402
-from paperlib.results import ResultStore  # noqa: E402
-from paperlib.train import run_or_load  # noqa: E402
+from paperlib.core.files import load_weights  # noqa: E402
+from paperlib.train.checkpoint import load_checkpoint
+from paperlib.train.run import run_or_load  # noqa: E402
+from paperlib.train.runtime import Runtime
+from paperlib.train.spec import TrainConfig  # noqa: E402
+from paperlib.train.store import ResultStore  # noqa: E402
 
 CONFIG = dict(method="parallel", domains=["cifar100", "dtd"], width=0.125, epochs=5, batch_size=16, lr=0.05,
               dropout=0.25, profile="smoke", train_limit_batches=None, eval_limit_batches=None,
@@ -32,15 +34,15 @@ def _run(store: Path, pause_after_checkpoint: float = 0.0) -> dict:
     """What the subprocess does; the pause (test scaffolding only) leaves time to kill it."""
     torch.set_num_threads(1)
     if pause_after_checkpoint:
-        import paperlib.checkpoint as ckpt
+        from paperlib.train import engine
 
-        save = ckpt.save_checkpoint
+        save = engine.save_checkpoint
 
         def save_then_pause(*args, **kwargs):
             save(*args, **kwargs)
             time.sleep(pause_after_checkpoint)
 
-        ckpt.save_checkpoint = save_then_pause
+        engine.save_checkpoint = save_then_pause  # the name the epoch loop calls
     return run_or_load(TrainConfig.from_dict(CONFIG), store, Runtime(device="cpu"), loader=random_loader())
 
 

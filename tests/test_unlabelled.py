@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 
-from paperlib.unlabelled import accuracy_pivot, difference, format_difference, has_accuracies, table_or_note
+from paperlib.report.unlabelled import accuracy_pivot, difference, format_difference, has_accuracies, table_or_note
 
 NAN = float("nan")
 

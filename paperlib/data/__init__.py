@@ -8,19 +8,18 @@ Typical use::
     x = augment_batch(split.images[idx].to(dev), domain_spec("aircraft"), train=True, crop=64)
 """
 
-from .augment import augment_batch
-from .cache import DomainSplit, load_split, prepare
-from .check import CheckReport, check
-from .decathlon import SPLITS, read_split
-from .domains import DOMAINS, DomainSpec, domain_spec
-from .download import download
-from .errors import DataError
-from .mini import MiniCounts, generate_mini
-from .samples import plot_mini_samples
-from .submission import write_submission
+from paperlib.data.augment import augment_batch
+from paperlib.data.cache import DomainSplit, load_split, prepare
+from paperlib.data.check import CheckReport, check
+from paperlib.data.decathlon import SPLITS, read_split
+from paperlib.data.domains import DOMAINS, DomainSpec, domain_spec
+from paperlib.data.download import download
+from paperlib.data.mini.generate import MiniCounts, generate_mini
+from paperlib.data.samples import plot_mini_samples
+from paperlib.data.submission import write_submission
 
 __all__ = [
-    "DOMAINS", "SPLITS", "CheckReport", "DataError", "DomainSpec", "DomainSplit", "MiniCounts",
+    "DOMAINS", "SPLITS", "CheckReport", "DomainSpec", "DomainSplit", "MiniCounts",
     "augment_batch", "check", "domain_spec", "download", "generate_mini", "load_split",
     "plot_mini_samples", "prepare", "read_split", "write_submission",
 ]

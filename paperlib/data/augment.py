@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .domains import DomainSpec
+from paperlib.data.domains import DomainSpec
 
 
 def _normalize(x: torch.Tensor, spec: DomainSpec) -> torch.Tensor:

@@ -29,11 +29,19 @@ import torch
 from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
-from . import atomic
-from .decathlon import FILE_SPLITS, SPLITS, SplitIndex, available_domains, file_sha256, read_split
-from .domains import check_domains
-from .errors import BadFileError, DataError
-from .images import try_decode
+from paperlib.core.errors import BadFileError, DataError
+from paperlib.core.files import atomic_path, read_json, save_npy, write_json
+from paperlib.data.decathlon import (
+    FILE_SPLITS,
+    SPLITS,
+    SplitIndex,
+    available_domains,
+    file_sha256,
+    read_split,
+    split_parts,
+)
+from paperlib.data.domains import check_domains
+from paperlib.data.images import try_decode
 
 FORMAT = 2  # bump when the layout or the decoding changes: old entries are then rebuilt
 CHUNK = 256  # images decoded per batch of pool tasks (bounds memory; keeps the bar moving)
@@ -102,7 +110,7 @@ def entry_problems(folder: Path, manifest: dict) -> list[str]:
 
 def _up_to_date(folder: Path, wanted: dict) -> bool:
     try:
-        manifest = atomic.read_json(folder / "manifest.json")
+        manifest = read_json(folder / "manifest.json")
     except (OSError, ValueError):
         return False
     if not all(manifest.get(k) == v for k, v in wanted.items()):
@@ -144,11 +152,11 @@ def _decode_all(index: SplitIndex, size: int, out: np.ndarray, workers: int) -> 
 def _write_images(folder: Path, index: SplitIndex, size: int, workers: int) -> tuple[list[int], list[dict]]:
     """images.npy, written through a memory map (ImageNet does not fit in RAM) then renamed."""
     final = folder / "images.npy"
-    with atomic.atomic_path(final) as tmp:
+    with atomic_path(final) as tmp:
         out = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(index), 3, size, size))
         kept, skipped = _decode_all(index, size, out, workers)
         if len(kept) < len(index):  # shrink: copy the packed rows into a file of the right shape
-            with atomic.atomic_path(tmp) as tmp2:
+            with atomic_path(tmp) as tmp2:
                 small = open_memmap(tmp2, mode="w+", dtype=np.uint8, shape=(len(kept), 3, size, size))
                 for s in range(0, len(kept), 4096):
                     small[s:s + 4096] = out[s:min(s + 4096, len(kept))]
@@ -173,7 +181,7 @@ def prepare_split(root: str | Path, cache_dir: str | Path, domain: str, split: s
     folder = entry_dir(cache_dir, domain, split)
     wanted = _manifest_for(index, size)
     if not force and _up_to_date(folder, wanted):
-        return atomic.read_json(folder / "manifest.json")
+        return read_json(folder / "manifest.json")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "manifest.json").unlink(missing_ok=True)  # from now on the entry is incomplete
     workers = min(8, os.cpu_count() or 1) if workers is None else workers
@@ -184,14 +192,14 @@ def prepare_split(root: str | Path, cache_dir: str | Path, domain: str, split: s
                       f"{', ...' if len(skipped) > 5 else ''}); listed in {folder / 'manifest.json'}",
                       stacklevel=2)
     labels, ids = index.labels[kept], index.image_ids[kept]
-    atomic.save_npy(folder / "labels.npy", labels)
-    atomic.save_npy(folder / "image_ids.npy", ids)
+    save_npy(folder / "labels.npy", labels)
+    save_npy(folder / "image_ids.npy", ids)
     counts = np.bincount(labels[labels >= 0], minlength=index.num_classes)
     manifest = dict(wanted, count=len(kept), listed=len(index), num_classes=index.num_classes,
                     classes=list(index.class_names), class_counts=counts.tolist(),
                     labelled=bool(len(labels)) and bool((labels >= 0).all()), skipped=skipped,
                     arrays={name: array_stamp(folder / name) for name in ARRAYS})
-    atomic.write_json(folder / "manifest.json", manifest)
+    write_json(folder / "manifest.json", manifest)
     return manifest
 
 
@@ -212,7 +220,7 @@ def prepare(root: str | Path, cache_dir: str | Path, domains=None, splits=("trai
     for split in (splits,) if isinstance(splits, str) else splits:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
-        wanted += ["train", "val"] if split == "trainval" else [split]
+        wanted += split_parts(split)
     wanted = [s for s in FILE_SPLITS if s in wanted]  # dedupe, in a fixed order
     manifests, problems = [], []
     for d in domains:
@@ -245,7 +253,7 @@ def _load_entry(cache_dir: str | Path, domain: str, split: str) -> DomainSplit:
     advice = (f"run `paperlib data prepare --root ROOT --cache {cache_dir} --domains {domain}`, "
               f"which rebuilds the entry")
     try:
-        manifest = atomic.read_json(manifest_path)
+        manifest = read_json(manifest_path)
     except ValueError as err:
         raise BadFileError(manifest_path, f"unreadable manifest ({err})", advice) from None
     problems = entry_problems(folder, manifest)

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import atomic
-from .cache import entry_dir, entry_problems
-from .decathlon import FILE_SPLITS, TREE, annotation_path, read_file_split, tree_dir
-from .domains import DOMAINS, check_domains
-from .errors import DataError
-from .images import try_decode
+from paperlib.core.errors import DataError
+from paperlib.core.files import read_json
+from paperlib.data.cache import entry_dir, entry_problems
+from paperlib.data.decathlon import FILE_SPLITS, TREE, annotation_path, read_file_split, tree_dir
+from paperlib.data.domains import DOMAINS, check_domains
+from paperlib.data.images import try_decode
 
 PROBE_SIZE = 8  # decode at a tiny size: JPEG draft mode makes the check fast, truncation still shows
 
@@ -110,7 +110,7 @@ def check_cache(report: CheckReport, cache_dir: str | Path, domains) -> None:
             if not manifest.is_file():
                 continue
             try:
-                problems = entry_problems(manifest.parent, atomic.read_json(manifest))
+                problems = entry_problems(manifest.parent, read_json(manifest))
             except ValueError:
                 problems = [f"{manifest}: unreadable"]
             report.problems += [f"cache {domain}/{split}: {p} (`paperlib data prepare` rebuilds it)"

@@ -11,8 +11,14 @@ import argparse
 import sys
 import warnings
 
-from .domains import DOMAINS
-from .errors import DataError
+from paperlib.core.errors import DataError
+from paperlib.data.cache import PrepareError, prepare
+from paperlib.data.check import check
+from paperlib.data.domains import DOMAINS
+from paperlib.data.download import download
+from paperlib.data.mini.generate import generate_mini
+from paperlib.data.samples import plot_mini_samples
+from paperlib.data.submission import check_submission
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,8 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "prepare":
-            from .cache import PrepareError, prepare
-
             with warnings.catch_warnings(record=True) as notes:  # rebuilt entries, skipped images
                 warnings.simplefilter("always")
                 try:
@@ -78,29 +82,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"paperlib data: {problem}", file=sys.stderr)
             return 2 if problems else 0
         if args.command == "check":
-            from .check import check
-
             report = check(args.root, args.domains, decode=not args.no_decode, cache_dir=args.cache)
             print(report.format())
             return 0 if report.ok else 1
         if args.command == "download":
-            from .download import download
-
             return download(args.root)
         if args.command == "mini":
-            from .mini import generate_mini
-
             generate_mini(args.out, seed=args.seed, size=args.size, scale=args.scale, force=args.force)
             print(f"MiniDecathlon in {args.out}/decathlon-1.0")
             return 0
         if args.command == "samples":
-            from .samples import plot_mini_samples
-
             print(plot_mini_samples(args.root, args.out))
             return 0
         if args.command == "check-submission":
-            from .submission import check_submission
-
             report = check_submission(args.file, args.root, args.domains)
             print(report.format())
             return 0 if report.ok else 1

@@ -18,13 +18,26 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .domains import DOMAINS, ID_BASE, domain_spec
-from .errors import DataError, how_to_get_data
+from paperlib.core.errors import DataError
+from paperlib.data.domains import DOMAINS, ID_BASE, domain_spec
 
 TREE = "decathlon-1.0"
 SPLITS = ("train", "val", "trainval", "test")
 FILE_SPLITS = ("train", "val", "test")  # the splits that have their own annotation file
+
+
+def split_parts(split: str) -> tuple[str, ...]:
+    """The annotation files a split reads: trainval is train, then val."""
+    return ("train", "val") if split == "trainval" else (split,)
+
 MAX_LISTED = 3  # problems quoted in one error line; the rest are counted
+
+def how_to_get_data(root: object) -> str:
+    """The remedy appended to every "not found" message (docs/authors_code.md: the data comes from the
+    Decathlon site; the miniature is generated locally)."""
+    return (f"get the data with `paperlib data download --root {root}` "
+            f"or make the miniature with `paperlib data mini --out {root}`")
+
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SOURCE = "imagenet12"  # the domain the shared network is pretrained on (the paper's ImageNet)
+# the nine target domains in Table 1's column order
+TARGETS: tuple[str, ...] = ("aircraft", "cifar100", "daimlerpedcls", "dtd", "gtsrb", "vgg-flowers", "omniglot", "svhn",
+                            "ucf101")
 DOMAINS: tuple[str, ...] = (
     "aircraft", "cifar100", "daimlerpedcls", "dtd", "gtsrb",
     "imagenet12", "omniglot", "svhn", "ucf101", "vgg-flowers",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .decathlon import TREE
+from paperlib.data.decathlon import TREE
 
 SITE = "http://www.robots.ox.ac.uk/~vgg/decathlon/"
 DEVKIT_URL = "http://www.robots.ox.ac.uk/~vgg/share/decathlon-1.0-devkit.tar.gz"

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .domains import DOMAINS, domain_spec
-from .facts import decathlon_counts
+from paperlib.data.domains import DOMAINS, domain_spec
+from paperlib.data.facts import decathlon_counts
 
 
 def write_real_format_tree(root: str | Path, *, size: int = 72, per_split: int = 8, seed: int = 0,

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .atomic import atomic_path
-from .decathlon import read_file_split
-from .domains import DOMAINS
-from .errors import DataError
+from paperlib.core.errors import DataError
+from paperlib.core.files import atomic_path
+from paperlib.data.decathlon import read_file_split
+from paperlib.data.domains import DOMAINS
 
 
 def _pick(index, per_row: int, lowest_labels: bool = False) -> list[int]:

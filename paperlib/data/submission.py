@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic
-from .decathlon import available_domains, read_file_split
-from .domains import DOMAINS, ID_BASE, check_domains, domain_spec
-from .errors import DataError
+from paperlib.core.errors import DataError
+from paperlib.core.files import write_bytes
+from paperlib.data.decathlon import available_domains, read_file_split
+from paperlib.data.domains import DOMAINS, ID_BASE, check_domains, domain_spec
 
 EXAMPLES = 3  # ids quoted in one problem line
 
@@ -52,7 +52,7 @@ def write_submission(path: str | Path, predictions: Mapping[str, tuple]) -> Path
         ids, labels = predictions[domain]
         entries += submission_entries(_cpu(ids), _cpu(labels), domain)
     path = Path(path)
-    atomic.write_bytes(path, json.dumps(entries).encode())
+    write_bytes(path, json.dumps(entries).encode())
     return path
 
 

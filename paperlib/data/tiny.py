@@ -12,8 +12,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from .decathlon import TREE
-from .domains import domain_spec
+from paperlib.data.decathlon import TREE
+from paperlib.data.domains import domain_spec
 
 
 def tiny_colour(label: int, i: int) -> tuple[int, int, int]:

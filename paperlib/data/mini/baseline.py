@@ -26,9 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..augment import augment_batch
-from ..cache import load_split
-from ..domains import DOMAINS, domain_spec
+from paperlib.core.files import read_json, write_json
+from paperlib.data.augment import augment_batch
+from paperlib.data.cache import load_split
+from paperlib.data.domains import DOMAINS, domain_spec
 
 TARGETS = tuple(d for d in DOMAINS if d != "imagenet12")
 
@@ -102,9 +103,7 @@ def scratch_baselines(cache_dir: str | Path, *, domains=TARGETS, settings: Basel
     """domain -> from-scratch test accuracy (%), read from `<cache_dir>/scratch_baseline.json`
     when it holds these settings, else trained and written there (atomically, a domain at a
     time: an interruption keeps the others). `workers` > 1 trains that many domains side by side
-    in forked processes of one torch thread each (as the series' trainings, `parallel_runs`)."""
-    from ...checkpoint import atomic_write_json, read_json
-
+    in forked processes of one torch thread each (as the series' trainings, `series.workers`)."""
     path = Path(cache_dir) / "scratch_baseline.json"
     stored = read_json(path) if path.is_file() else {}
     if stored.get("settings") != asdict(settings):
@@ -113,7 +112,7 @@ def scratch_baselines(cache_dir: str | Path, *, domains=TARGETS, settings: Basel
 
     def keep(domain: str, accuracy: float) -> None:
         stored["accuracy"][domain] = round(accuracy, 2)
-        atomic_write_json(path, stored)
+        write_json(path, stored, sort_keys=True)
         if progress:
             progress(f"{domain}: {accuracy:.1f}% from scratch")
 

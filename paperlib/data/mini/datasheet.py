@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..facts import decathlon_counts
-from .generate import resolve_counts
-from .source import size_ratio, source_sheet, train_images, tree_summary
+from paperlib.core.readme_blocks import update_readme
+from paperlib.data.facts import decathlon_counts
+from paperlib.data.mini.baseline import baseline_markdown
+from paperlib.data.mini.generate import resolve_counts
+from paperlib.data.mini.source import size_ratio, source_sheet, train_images, tree_summary
 
 
 def profile_ratios(scales: dict[str, float]) -> str:
@@ -30,20 +32,24 @@ def profile_ratios(scales: dict[str, float]) -> str:
 
 def write_scratch_baseline(readme: str | Path, accuracy: dict[str, float], *, scale: float) -> Path:
     """The sheet's from-scratch block (`baseline.scratch_baselines` of the series' own cache)."""
-    from ...readme_blocks import update_readme
-    from .baseline import baseline_markdown
-
     counts = resolve_counts(scale)
     update_readme(readme, "scratch-baseline", baseline_markdown(accuracy, {d: counts[d].classes for d in accuracy}))
     return Path(readme)
 
 
-def write_data_sheet(readme: str | Path, *, scale: float, scales: dict[str, float]) -> Path:
-    """Refresh the generated blocks of the data sheet for a tree generated at `scale`."""
-    from ...readme_blocks import update_readme
+def seeds_sentence(seeds: dict[str, tuple[int, ...]]) -> str:
+    """The sheet's seeds block: profile -> the seeds its adaptations train with."""
+    return "; ".join(f"{name}: {len(s)} seed{'s' if len(s) > 1 else ''} ({', '.join(map(str, s))})"
+                     for name, s in seeds.items()) + "; the source networks: seed 0, one each.\n"
 
+
+def write_data_sheet(readme: str | Path, *, scale: float, scales: dict[str, float],
+                     seeds: dict[str, tuple[int, ...]]) -> Path:
+    """Refresh the generated blocks of the data sheet for a tree generated at `scale`; `seeds`:
+    profile -> the seeds of its adaptations."""
     counts = resolve_counts(scale)
     update_readme(readme, "tree-summary", tree_summary(counts))
     update_readme(readme, "source-sheet", source_sheet(counts))
     update_readme(readme, "profile-ratios", profile_ratios(scales))
+    update_readme(readme, "seeds", seeds_sentence(seeds))
     return Path(readme)

@@ -18,7 +18,7 @@ from types import MappingProxyType
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .canvas import SS, Family, finish, hsv, natural_background, smooth_noise, to_array, to_image
+from paperlib.data.mini.canvas import SS, Family, finish, hsv, natural_background, smooth_noise, to_array, to_image
 
 # joints of a stick figure: hip at the origin, y down, unit = torso length
 JOINTS = ("torso", "l_arm", "l_fore", "r_arm", "r_fore", "l_thigh", "l_shin", "r_thigh", "r_shin")

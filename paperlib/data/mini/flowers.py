@@ -14,7 +14,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .canvas import SS, Family, finish, hsv, jitter, rgb255, smooth_noise, to_image
+from paperlib.data.mini.canvas import SS, Family, finish, hsv, jitter, rgb255, smooth_noise, to_image
 
 PETALS = ("oval", "pointed", "round", "notched", "ray")
 

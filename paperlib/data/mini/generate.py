@@ -24,20 +24,14 @@ from typing import Mapping
 import numpy as np
 from tqdm import tqdm
 
-from ..decathlon import TREE
-from ..domains import DOMAINS, check_domains, domain_spec
-from ..errors import DataError
-from .figures import build_daimlerpedcls, build_ucf101
-from .flowers import build_vgg_flowers
-from .glyphs import build_omniglot, build_svhn
-from .objects import build_cifar100
-from .parallel import default_workers, family_for, render_split
-from .signs import build_gtsrb
-from .source import build_imagenet12
-from .textures import build_dtd
-from .vehicles import build_aircraft
+from paperlib.core.errors import DataError
+from paperlib.data.decathlon import TREE
+from paperlib.data.domains import DOMAINS, check_domains, domain_spec
+from paperlib.data.mini.parallel import default_workers, family_for, render_split
 
 VERSION = 2  # bump when the drawings change: the generation id changes with it
+
+
 SPLIT_CODES = MappingProxyType({"train": 1, "val": 2, "test": 3})  # part of each image's seed
 
 
@@ -64,15 +58,6 @@ def default_counts() -> dict[str, MiniCounts]:
         "svhn": MiniCounts(10, 250, 50, 100),  # 10 / 47217
         "ucf101": MiniCounts(40, 15, 4, 8),  # 101 / 7585
         "vgg-flowers": MiniCounts(60, 6, 6, 10),  # 102 / 1020: few shots
-    }
-
-
-def builders():
-    return {
-        "aircraft": build_aircraft, "cifar100": build_cifar100, "daimlerpedcls": build_daimlerpedcls,
-        "dtd": build_dtd, "gtsrb": build_gtsrb, "imagenet12": build_imagenet12,
-        "omniglot": build_omniglot, "svhn": build_svhn, "ucf101": build_ucf101,
-        "vgg-flowers": build_vgg_flowers,
     }
 
 
@@ -131,7 +116,9 @@ def _dump(path: Path, obj: dict) -> None:
 
 
 GENERATION_FILE = "generation.json"  # in OUT/decathlon-1.0: the parameters the tree was made with
-LEGACY_STAMP = "mini.json"  # the same, written by earlier versions
+
+
+LEGACY_STAMP = "mini.json"  # the same, as generator version 1 named it
 
 
 def generation_params(seed: int = 0, size: int = 36, *, scale: float = 1.0,

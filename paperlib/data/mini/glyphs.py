@@ -17,7 +17,7 @@ import unicodedata
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .canvas import SS, Family, finish, font_dir, hsv, load_font, smooth_noise, too_many
+from paperlib.data.mini.canvas import SS, Family, finish, font_dir, hsv, load_font, smooth_noise, too_many
 
 SCRIPTS = ("GREEK", "CYRILLIC", "ARMENIAN", "GEORGIAN", "HEBREW", "ARABIC", "CANADIAN", "TIFINAGH",
            "NKO", "LISU", "OGHAM", "LAO", "COPTIC", "RUNIC", "CHEROKEE", "GLAGOLITIC", "OLD")

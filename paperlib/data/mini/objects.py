@@ -13,8 +13,19 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .canvas import (SS, Family, finish, hsv, polygon, rgb255, smooth_noise, too_many, to_array,
-                     to_image, transform_points)
+from paperlib.data.mini.canvas import (
+    SS,
+    Family,
+    finish,
+    hsv,
+    polygon,
+    rgb255,
+    smooth_noise,
+    to_array,
+    to_image,
+    too_many,
+    transform_points,
+)
 
 STRUCTURES = ("animal", "bird", "fish", "car", "tree", "house", "mushroom", "vase", "boat", "insect")
 

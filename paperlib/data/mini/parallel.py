@@ -11,30 +11,25 @@ from __future__ import annotations
 import functools
 import io
 import multiprocessing
-import os
 from pathlib import Path
 
 import numpy as np
 
-from ..domains import domain_spec
+from paperlib.core.machine import usable_cores
+from paperlib.data.domains import domain_spec
+from paperlib.data.mini.families import builders
 
 CHUNK = 200  # images per task: large enough to hide the inter-process traffic
 
 
 def default_workers() -> int:
     """The CPU cores this process may use (at most 8: the tree is small)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(8, cores))
+    return min(8, usable_cores())
 
 
 @functools.lru_cache(maxsize=2)
 def family_for(domain: str, classes: int, seed: int, size: int):
     """The domain's class designs, from (seed, domain) only; cached so forked workers share it."""
-    from .generate import builders
-
     return builders()[domain](classes, np.random.default_rng([seed, domain_spec(domain).index, 0]), size)
 
 

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from PIL import ImageDraw
 
-from .canvas import gradient, hsv, rgb255, smooth_noise, to_array, to_image
+from paperlib.data.mini.canvas import gradient, hsv, rgb255, smooth_noise, to_array, to_image
 
 LAYOUTS = ("beach", "desert", "mountains", "forest", "skyline", "lake", "field", "snowfield",
            "road", "bridge", "room", "cave")

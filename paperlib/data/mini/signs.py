@@ -14,8 +14,18 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .canvas import (SS, Family, finish, jitter, load_font, natural_background, polygon,
-                     random_perspective, to_array, too_many)
+from paperlib.data.mini.canvas import (
+    SS,
+    Family,
+    finish,
+    jitter,
+    load_font,
+    natural_background,
+    polygon,
+    random_perspective,
+    to_array,
+    too_many,
+)
 
 RED, WHITE, BLUE, BLACK, GREY, YELLOW = ((200, 20, 30), (240, 240, 240), (20, 60, 170),
                                          (20, 20, 20), (130, 130, 130), (245, 190, 20))

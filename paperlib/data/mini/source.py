@@ -18,14 +18,31 @@ from types import MappingProxyType
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .canvas import (SS, Family, finish, hsv, load_font, paste, random_perspective,
-                     rgb255, to_array, to_image, too_many, transform_points)
-from .figures import skeleton
-from .glyphs import _cmap as _coverage
-from .scenes import LAYOUTS, LIGHTS, TEXTURES, clutter, draw_scene, draw_texture
-from .glyphs import glyph_layer
-from .symbols import GLYPHS, PICTOGRAMS, PLATES, POSTURES, draw_sign, posture
-from .things import ANIMALS, OBJECTS, PLANTS, VEHICLES, parts_of
+from paperlib.data.mini.canvas import (
+    SS,
+    Family,
+    finish,
+    hsv,
+    load_font,
+    paste,
+    random_perspective,
+    rgb255,
+    to_array,
+    to_image,
+    too_many,
+    transform_points,
+)
+from paperlib.data.mini.figures import PROPS, skeleton
+from paperlib.data.mini.flowers import PETALS
+from paperlib.data.mini.glyphs import _cmap as _coverage
+from paperlib.data.mini.glyphs import glyph_layer
+from paperlib.data.mini.objects import STRUCTURES
+from paperlib.data.mini.scenes import LAYOUTS, LIGHTS, TEXTURES, clutter, draw_scene, draw_texture
+from paperlib.data.mini.signs import SIGNS
+from paperlib.data.mini.symbols import GLYPHS, PICTOGRAMS, PLATES, POSTURES, draw_sign, posture
+from paperlib.data.mini.textures import PATTERNS
+from paperlib.data.mini.things import ANIMALS, OBJECTS, PLANTS, VEHICLES, parts_of
+from paperlib.data.mini.vehicles import FAMILIES as PLANFORMS
 
 VARIANTS = 4  # variants of each part-based structure and colourways of each texture
 # family -> its kinds and how many classes each kind gives; the proportions follow from these
@@ -77,13 +94,6 @@ def family_counts(classes=None) -> dict[str, int]:
 
 def target_kinds() -> dict[str, frozenset[str]]:
     """What each target's classes are made of, as the names its drawing module uses."""
-    from .figures import PROPS
-    from .flowers import PETALS
-    from .objects import STRUCTURES
-    from .signs import SIGNS
-    from .textures import PATTERNS
-    from .vehicles import FAMILIES as PLANFORMS
-
     gtsrb = {n for name, plate, symbol in SIGNS for n in (name, plate, symbol.partition(":")[2])}
     return {"aircraft": frozenset(PLANFORMS), "cifar100": frozenset(STRUCTURES),
             "daimlerpedcls": frozenset({"pedestrian", "walking"}), "dtd": frozenset(PATTERNS),

@@ -18,9 +18,8 @@ from types import MappingProxyType
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .canvas import polygon
-from .figures import JOINTS
-from .glyphs import glyph_layer
+from paperlib.data.mini.canvas import polygon
+from paperlib.data.mini.figures import JOINTS
 
 # (character, fonts that draw it): DejaVu for the symbols, STIX for Fraktur
 DEJAVU = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf")

@@ -13,7 +13,7 @@ from types import MappingProxyType
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .canvas import SS, Family, finish, hsv, smooth_noise, too_many
+from paperlib.data.mini.canvas import SS, Family, finish, hsv, smooth_noise, too_many
 
 # pattern families (read only); each comes at the scales listed (period in final-image pixels)
 PATTERNS = MappingProxyType({

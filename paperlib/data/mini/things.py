@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .canvas import polygon
+from paperlib.data.mini.canvas import polygon
 
 ANIMALS = ("snake", "turtle", "spider", "snail", "butterfly", "jellyfish", "crab", "frog")
 OBJECTS = ("cup", "lamp", "chair", "umbrella", "bottle", "clock", "guitar", "key")

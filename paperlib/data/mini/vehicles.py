@@ -16,7 +16,7 @@ from types import MappingProxyType
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .canvas import SS, Family, finish, gradient, hsv, jitter, rgb255, smooth_noise, to_image
+from paperlib.data.mini.canvas import SS, Family, finish, gradient, hsv, jitter, rgb255, smooth_noise, to_image
 
 FAMILIES = ("airliner", "regional", "bizjet", "propeller", "fighter", "delta")
 # per family: (fuselage length, width, wing position, root chord, half span, sweep deg, taper,

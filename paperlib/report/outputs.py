@@ -1,0 +1,77 @@
+"""What the report writes: Markdown tables, the figures and tables under figures/, and, for the
+mini profile, the README's results blocks (all atomically). Numbers in the README are inserted
+from here, never typed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from paperlib.core.files import write_bytes
+from paperlib.core.paths import project_root
+from paperlib.core.readme_blocks import update_readme
+from paperlib.report.budget import write_budget_csv
+from paperlib.report.pareto import budget_markdown
+from paperlib.report.plots import save_figure
+from paperlib.report.score import PAPER_COLUMNS
+from paperlib.report.table1 import table1_beside_paper
+from paperlib.series.study import Study
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 2) -> str:
+    """A GitHub Markdown table (no extra dependency)."""
+    def cell(v) -> str:
+        if isinstance(v, float):  # scores (hundreds, thousands) as integers, accuracies with decimals
+            return "–" if pd.isna(v) else f"{v:.0f}" if abs(v) >= 100 else f"{v:.{digits}f}"
+        return str(v)
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, sep, *body])
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    path = Path(path)
+    write_bytes(path, text.encode())
+    return path
+
+
+def write_outputs(study: Study, ours: pd.DataFrame, figure, claims_table: pd.DataFrame,
+                  *, checkpoint: pd.DataFrame | None = None, noise: dict[str, pd.DataFrame] | None = None,
+                  figures_dir: str | Path | None = None, readme: str | Path | None = None) -> list[Path]:
+    """figures/table1_<profile>.md (beside the paper's, with the spread of the mean and S over the
+    seeds) and .csv (also each domain's spread), figures/fig4_<profile>.png|pdf, and, for the mini
+    profile, the README's results block with `checkpoint_effect`'s table and the `noise` tables
+    (title -> frame: the source's seed, the precision) when given (all written atomically;
+    default folders: the project's). `ours`: `table1.table1`."""
+    out = Path(figures_dir) if figures_dir is not None else project_root() / "figures"
+    readme = Path(readme) if readme is not None else project_root() / "README.md"
+    profile = study.profile
+    seeds = len(study.adaptation_seeds)
+    caption = (f"Table 1 reproduced ({profile} profile): top-1 accuracy (%) on the {study.settings.table_title}, "
+               f"the mean over {seeds} seed{'s' if seeds > 1 else ''} of every adaptation (sd: their standard "
+               f"deviation); S with {'the paper' if profile == 'full' else 'our Finetuning row'}'s baseline.")
+    beside = table1_beside_paper(ours)
+    spread = ours[["model", *(f"{c}_sd" for c in PAPER_COLUMNS)]].assign(source="ours")
+    table_md = f"{caption}\n\n{markdown_table(beside)}\n"
+    name = f"table1_{profile}" if study.settings.test_labels else f"table1_{profile}_val"
+    written = [write_text(out / f"{name}.md", table_md),
+               write_text(out / f"{name}.csv", beside.merge(spread, on=["model", "source"], how="left").to_csv(index=False)),
+               save_figure(figure, out / f"fig4_{profile}.png"), save_figure(figure, out / f"fig4_{profile}.pdf")]
+    if study.prepared():  # what each number cost, in SGD steps (from the plans and the cache's train labels)
+        written.append(write_budget_csv(study, out))
+    if profile == "mini" and Path(readme).is_file():
+        block = (f"{table_md}\n![Figure 4, mini profile](figures/fig4_mini.png)\n\n"
+                 f"Claims of the paper and what the mini run shows (verdicts: the 90% interval of the paired "
+                 f"difference, `paperlib/report/verdicts.py`):\n\n{markdown_table(claims_table)}\n")
+        if checkpoint is not None and len(checkpoint):
+            block += ("\nThe checkpoint the tables report (the last epoch's) against the one the authors keep "
+                      f"(best on validation), mean target accuracy of each row:\n\n{markdown_table(checkpoint)}\n")
+        for title, frame in (noise or {}).items():
+            if len(frame):
+                block += f"\n{title}\n\n{markdown_table(frame)}\n"
+        update_readme(readme, "mini-results", block)
+        update_readme(readme, "lora-budget", budget_markdown())
+        written.append(Path(readme))
+    return written

@@ -1,0 +1,49 @@
+"""What the machine offers (core.machine): native bf16 found by a capability probe, the cores the
+process may use; and the spec's bf16 on the CPU, which the series sets where it pays."""
+
+from __future__ import annotations
+
+import types
+
+import torch
+
+from paperlib.core import machine
+from paperlib.core.machine import cpu_bf16, usable_cores
+from paperlib.series.notebooks import series_plan
+from paperlib.series.study import Study
+from paperlib.train.spec import TrainConfig
+
+
+def test_the_probe_reads_the_cpu_flags_where_torch_has_no_probe(tmp_path, monkeypatch):
+    monkeypatch.setattr(machine, "torch", types.SimpleNamespace(cpu=types.SimpleNamespace()))
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor : 0\nflags : fpu sse avx512f avx512_bf16 avx512_vnni\n")
+    found = cpu_bf16(info)
+    assert (found.avx512_bf16, found.amx_bf16, found.native, found.source) == (True, False, True, str(info))
+    info.write_text("processor : 0\nflags : fpu sse avx2 amx_tile amx_bf16\n")
+    assert cpu_bf16(info).amx_bf16 and cpu_bf16(info).native
+    info.write_text("processor : 0\nflags : fpu sse avx2 fma\n")
+    assert not cpu_bf16(info).native and "none" in cpu_bf16(info).describe()
+
+
+def test_the_probe_asks_torch_where_it_can():
+    found = cpu_bf16()
+    if hasattr(torch.cpu, "_is_avx512_bf16_supported"):
+        assert found.source == "torch" and found.avx512_bf16 == torch.cpu._is_avx512_bf16_supported()
+
+
+def test_usable_cores_follow_the_affinity(monkeypatch):
+    monkeypatch.setattr(machine.os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    assert usable_cores() == 3
+
+
+def test_bf16_on_the_cpu_is_part_of_the_spec_and_follows_the_profile_and_the_probe(monkeypatch):
+    assert TrainConfig(cpu_bf16=True).run_id != TrainConfig().run_id
+    assert "cpu_bf16" not in TrainConfig().to_json()  # float32 runs keep their ids
+    for native in (True, False):
+        monkeypatch.setattr("paperlib.series.study.cpu_bf16", lambda n=native: machine.CpuBf16(n, False, "test"))
+        assert Study(profile="mini").bf16_on_cpu is native  # mini: measured faster, where bf16 is native
+        assert Study(profile="smoke").bf16_on_cpu is False and Study(profile="full").bf16_on_cpu is False
+    assert Study(profile="mini", cpu_bf16=True).bf16_on_cpu and not Study(profile="mini", cpu_bf16=False).bf16_on_cpu
+    plan = series_plan(Study(profile="mini", cpu_bf16=True))
+    assert {c.cpu_bf16 for _, _, c in plan if c.method != "scratch" or c.domains == ("imagenet12",)} >= {True}
