@@ -40,7 +40,7 @@ class SeriesResults:
     front: pd.DataFrame = field(default_factory=pd.DataFrame)  # family, point, size_x (front.front_plan)
     source_strength: pd.DataFrame = field(default_factory=pd.DataFrame)  # source_fraction, domain, method, accuracy
     source_seed: pd.DataFrame = field(default_factory=pd.DataFrame)  # model, domain, seed: from the second source
-    precision: pd.DataFrame = field(default_factory=pd.DataFrame)  # model, domain, seed: the float32 twins
+    precision: pd.DataFrame = field(default_factory=pd.DataFrame)  # model, domain, seed, precision: the other precision's twins
 
 
 # frame of SeriesResults -> the (notebook, part)s of notebooks.SERIES it is read from

@@ -45,7 +45,7 @@ class Params:
     seed: int = param(0, "seeds the data and the source networks; the adaptations train with seed, seed + 1, ...")
     dry_run: bool = param(False, "the profile's settings but a few steps per training (checks a code path)")
     seeds: int | None = param(None, "seeds of every adaptation; None: the profile's (smoke 2, mini 3, full 1)")
-    cpu_bf16: bool | None = param(None, "bf16 autocast on the CPU; None: mini on a CPU with native bf16")
+    cpu_bf16: bool | None = param(None, "bf16 autocast on the CPU; None: the profile's (float32 at every profile)")
     workers: int | None = param(None, "trainings side by side; None: from the machine's cores, memory and GPUs")
     runs_per_gpu: int = param(1, "trainings sharing one GPU")
 

@@ -275,14 +275,16 @@ def source_seed_plan(study: Study, targets: Sequence[str] = TARGETS) -> list[tup
 
 
 def precision_plan(study: Study, targets: Sequence[str] = TARGETS) -> list[tuple[dict, TrainConfig]]:
-    """Notebook 09: where the series trains under bf16 autocast on the CPU (`Study.bf16_on_cpu`),
-    the Finetuning and Parallel rows and their source network once more in float32, every seed:
-    the accuracy effect of the precision, paired by seed and domain. Empty where the series
-    trains in float32 (no native bf16: emulated bf16 would only be slower)."""
-    if not study.bf16_on_cpu:
+    """Notebook 09: the Finetuning and Parallel rows and their source network once more in the
+    other precision on the CPU (bf16 autocast where the series trains in float32, float32 where
+    it trains under bf16), every seed: the accuracy effect of bf16, paired by seed and domain,
+    that decides whether a profile may train under bf16 by default (Profile.cpu_bf16). Only
+    where the profile asks for it and the CPU has native bf16 (`Study.bf16_twins`)."""
+    if not study.bf16_twins:
         return []
-    float32 = dataclasses.replace(study, cpu_bf16=False)
-    return [({**labels, "precision": "float32"}, config) for labels, config in table1_plan(float32, SEED_ROWS, targets)]
+    other = "float32" if study.bf16_on_cpu else "bf16"
+    twins = dataclasses.replace(study, cpu_bf16=other == "bf16")
+    return [({**labels, "precision": other}, config) for labels, config in table1_plan(twins, SEED_ROWS, targets)]
 
 
 def source_strength_plan(study: Study, *, targets: Sequence[str] | None = None,

@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None,
                         help="seeds of every adaptation (default: the profile's: smoke 2, mini 3, full 1)")
     parser.add_argument("--cpu-bf16", choices=("auto", "on", "off"), default="auto",
-                        help="bf16 autocast on the CPU, part of each run's spec (auto: mini on a CPU with native bf16)")
+                        help="bf16 autocast on the CPU, part of each run's spec (auto: the profile's, float32 at every profile)")
     parser.add_argument("--workers", type=int, default=None,
                         help="trainings side by side (default: from the machine's cores, memory and GPUs); never "
                              "changes which runs are trained")

@@ -61,10 +61,17 @@ class Study:
     def bf16_on_cpu(self) -> bool:
         """Whether the series' runs train under bf16 autocast on the CPU (a part of their spec:
         TrainConfig.cpu_bf16): `cpu_bf16` if given, else where the CPU computes bf16 natively
-        and the profile gains from it (Profile.cpu_bf16)."""
+        and the profile says so (Profile.cpu_bf16: no profile does yet)."""
         if self.cpu_bf16 is not None:
             return self.cpu_bf16
         return self.settings.cpu_bf16 and cpu_bf16().native
+
+    @property
+    def bf16_twins(self) -> bool:
+        """Whether notebook 09 trains twins of rows in the other precision (Profile.bf16_twins),
+        which needs a CPU that computes bf16 natively: emulated bf16 is slower than float32 and is
+        not what a default would use."""
+        return self.settings.bf16_twins and cpu_bf16().native
 
     @property
     def slots(self) -> tuple[Slot, ...]:
