@@ -9,7 +9,7 @@ your own. The others (04, 06, 07, 09) run the same functions at the full profile
 where nbval executes them; their full plans are built here without training
 (`test_every_notebook_plans_the_full_profile`), and with the tree whose test split is labelled
 (marker `slower`, deselected by `make test`) the whole series trains. The notebooks above took
-7.3 minutes on two AMD EPYC cores (`pytest tests/test_reproduce.py -k released`)."""
+3.5 minutes (208 s) on two quiet AMD EPYC cores (`pytest --durations=30`, in `make test`)."""
 
 import json
 

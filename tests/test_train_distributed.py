@@ -45,7 +45,7 @@ from conftest import random_loader  # noqa: E402
 
 from paperlib.core.files import load_weights, save_weights  # noqa: E402
 from paperlib.train.engine import train  # noqa: E402
-from paperlib.train.runtime import Runtime
+from paperlib.train.runtime import Runtime  # noqa: E402
 from paperlib.train.spec import TrainConfig  # noqa: E402
 
 CPU = Runtime(device="cpu")
