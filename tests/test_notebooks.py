@@ -35,6 +35,8 @@ def test_outputs_stripped_except_checked_cells_which_all_have_one(name):
         if source(cell).startswith(CHECK):
             checked += 1
             assert cell["outputs"], f"{name}: a {CHECK} cell without a stored output checks nothing"
+            # nbval refuses a stored output without an execution count ("Unrun reference cell has outputs")
+            assert cell.get("execution_count") is not None, f"{name}: a {CHECK} cell needs its execution count"
         else:
             assert not cell["outputs"], f"{name}: commit notebooks stripped (outputs only in {CHECK} cells)"
             assert cell.get("execution_count") is None
