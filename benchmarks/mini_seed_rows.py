@@ -24,7 +24,8 @@ from paperlib.series.plans import DISTILLED_ROW, SEED_ROWS, precision_plan, tabl
 from paperlib.series.running import run_all
 from paperlib.series.study import Study, prepare_data
 
-pd.set_option("display.width", 200); pd.set_option("display.max_columns", 20)
+pd.set_option("display.width", 200)
+pd.set_option("display.max_columns", 20)
 study = Study(profile="mini")
 print("commit", subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(),
       "bf16_on_cpu", study.bf16_on_cpu, "bf16_twins", study.bf16_twins, cpu_bf16().describe(), "slots", study.slots, flush=True)
@@ -35,7 +36,8 @@ for name, plan in [("data", None), ("float32 rows", lambda: table1_plan(study, l
     if plan is None:
         prepare_data(study)
     else:
-        p = plan(); print(name, len(p), "trainings (upstream extra)", flush=True)
+        p = plan()
+        print(name, len(p), "trainings (upstream extra)", flush=True)
         run_all(study, p, progress=lambda s: print(time.strftime("%H:%M:%S"), s, flush=True))
     times[name] = round(time.time() - t)
     print("TIME", name, times[name], "s", flush=True)

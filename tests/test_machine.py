@@ -70,4 +70,3 @@ def test_the_precision_twins_are_the_rows_in_the_other_precision(monkeypatch):
     assert precision_plan(Study(profile="smoke")) == []
     monkeypatch.setattr("paperlib.series.study.cpu_bf16", lambda: machine.CpuBf16(False, False, "test"))
     assert precision_plan(float32_series) == []  # emulated bf16: slower, and not what a default would be
-

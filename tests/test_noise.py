@@ -1,5 +1,5 @@
-"""The noise tables (report.noise) on constructed runs: the second source's rows and the float32
-twins beside the series' own rows, with the paired difference and its interval."""
+"""The noise tables (report.noise) on constructed runs: the second source's rows and the twins in
+the other precision beside the series' own rows, with the paired difference and its interval."""
 
 from __future__ import annotations
 

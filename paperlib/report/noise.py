@@ -24,12 +24,17 @@ def _with_rows_of(results: SeriesResults, twins: pd.DataFrame) -> pd.DataFrame:
     return ours[ours["model"].isin(set(twins["model"]))]
 
 
-def _side_by_side(a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, str], difference: str) -> pd.DataFrame:
-    """Rows `a` and `b` of the same models: each one's mean and spread over the seeds (columns
-    `labels`), and the difference a - b paired by (seed, domain) with its 90% interval."""
+def _beside_the_series(results: SeriesResults, frame: pd.DataFrame, labels: tuple[str, str], difference: str, *,
+                       frame_first: bool) -> pd.DataFrame:
+    """The runs of `frame` beside the series' own Table 1 runs of the same models: each side's mean
+    and spread over the seeds (columns `labels`, `frame`'s first if `frame_first`), and the
+    difference labels[0] - labels[1] paired by (seed, domain) with its 90% interval."""
     columns = ["model", labels[0], f"sd {labels[0]}", labels[1], f"sd {labels[1]}", difference, "90% interval"]
-    if not len(a) or not len(b):
+    if not len(frame):
         return pd.DataFrame(columns=columns)
+    twins = table1_long_of(frame)
+    ours = _with_rows_of(results, twins)
+    a, b = (twins, ours) if frame_first else (ours, twins)
     out = pd.concat([_row_spread(a, labels[0]), _row_spread(b, labels[1])], axis=1).reset_index().round(2)
     both = pd.concat([a.assign(side=0), b.assign(side=1)])
     diffs = [paired_on(both[both["model"] == m], "side", 0, 1, keys=("seed", "domain")) for m in out["model"]]
@@ -43,9 +48,7 @@ def source_seed_table(results: SeriesResults) -> pd.DataFrame:
     first (each the mean over the targets; mean and standard deviation over the adaptation
     seeds), the two sources' difference and its 90% interval paired by (adaptation seed, domain):
     whether the source's seed moves a row by more than its adaptations' spread."""
-    second = table1_long_of(results.source_seed) if len(results.source_seed) else pd.DataFrame()
-    first = _with_rows_of(results, second) if len(second) else pd.DataFrame()
-    out = _side_by_side(second, first, ("source 1", "source 0"), "1 - 0")
+    out = _beside_the_series(results, results.source_seed, ("source 1", "source 0"), "1 - 0", frame_first=True)
     return out[["model", "source 0", "sd source 0", "source 1", "sd source 1", "1 - 0", "90% interval"]]
 
 
@@ -55,11 +58,9 @@ def precision_table(results: SeriesResults) -> pd.DataFrame:
     spread over the seeds in bf16 and in float32, and the bf16 - float32 difference paired by
     (seed, domain) with its 90% interval (verdicts.py). The precision's effect is inside the seed
     noise when that interval contains zero."""
-    twins = table1_long_of(results.precision) if len(results.precision) else pd.DataFrame()
-    ours = _with_rows_of(results, twins) if len(twins) else pd.DataFrame()
-    twins_are_bf16 = len(twins) and set(results.precision["precision"]) == {"bf16"}
-    bf16, float32 = (twins, ours) if twins_are_bf16 else (ours, twins)
-    return _side_by_side(bf16, float32, ("bf16", "float32"), "bf16 - float32")
+    twins = results.precision
+    twins_are_bf16 = bool(len(twins)) and set(twins["precision"]) == {"bf16"}
+    return _beside_the_series(results, twins, ("bf16", "float32"), "bf16 - float32", frame_first=twins_are_bf16)
 
 
 __all__ = ["precision_table", "source_seed_table"]

@@ -61,7 +61,7 @@ class Study:
     def bf16_on_cpu(self) -> bool:
         """Whether the series' runs train under bf16 autocast on the CPU (a part of their spec:
         TrainConfig.cpu_bf16): `cpu_bf16` if given, else where the CPU computes bf16 natively
-        and the profile says so (Profile.cpu_bf16: no profile does yet)."""
+        and the profile says so (Profile.cpu_bf16: no profile does, for the reason given there)."""
         if self.cpu_bf16 is not None:
             return self.cpu_bf16
         return self.settings.cpu_bf16 and cpu_bf16().native

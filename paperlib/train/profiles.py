@@ -45,8 +45,9 @@ class Profile:
     seeds: int = 1
     # bf16 autocast on CPUs with native bf16 (core.machine.cpu_bf16): the rule is to turn it on
     # where it was measured faster at this profile's setting AND its accuracy effect inside the
-    # seed noise (runtime.py). No profile meets both yet: mini is faster (about 0.87x a step on
-    # an AMD EPYC) but its accuracy effect is what `bf16_twins` measures.
+    # seed noise (runtime.py). No profile meets both: mini is faster (about 0.87x a step on an
+    # AMD EPYC) but its twins (`bf16_twins`) moved the Finetuning and Parallel rows by +0.83 and
+    # +1.09 points, both 90% intervals above zero (3 seeds: benchmarks/mini_seed_rows.py).
     cpu_bf16: bool = False
     # notebook 09 trains Table 1's Finetuning and Parallel rows once more in the other precision
     # where the CPU has native bf16 (series.plans.precision_plan): the measurement the rule needs

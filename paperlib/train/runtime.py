@@ -32,9 +32,10 @@ class Runtime:
     smoke 0.99 to 1.08 (no gain), mini 0.85 to 0.88 at one thread, full 0.53. The series
     (`series.study.Study.bf16_on_cpu`) turns it on where the profile says (Profile.cpu_bf16) and
     the CPU has native bf16 (`core.machine.cpu_bf16`; without it oneDNN emulates bf16, slower
-    than float32). No profile does yet: a default must also keep the accuracy inside the seed
-    noise, which notebook 09's twins in the other precision measure at mini, paired by seed
-    (Profile.bf16_twins); full runs on GPUs, where `amp` is its bf16.
+    than float32). No profile does: a default must also keep the accuracy inside the seed noise,
+    which notebook 09's twins in the other precision measure at mini, paired by seed
+    (Profile.bf16_twins), and at mini they found it outside (Profile.cpu_bf16's comment); full
+    runs on GPUs, where `amp` is its bf16.
 
     CPU compile, decided from `paperlib bench` and an ad hoc check (benchmarks/README.md):
     `compile` stays False on the CPU for every profile. On a quiet machine, one thread, the mini
