@@ -17,7 +17,7 @@ def test_smoke_claims_are_not_tested():
     frames = {f.name: pd.DataFrame() for f in dataclasses.fields(SeriesResults)}
     frames["classes"] = pd.DataFrame(columns=["class_fraction", "domain", "accuracy"])
     level = dict(zip(ours["model"], ours["mean"]))
-    frames["table1"] = pd.DataFrame([{"model": m, "domain": d, "seed": s, "accuracy": level[m] + i}
+    frames["table1"] = pd.DataFrame([{"model": m, "domain": d, "replicate": s, "accuracy": level[m] + i}
                                      for m in level for i, d in enumerate(TARGETS) for s in range(2)])
     results = SeriesResults(**frames)
     mini = claims(ours, results, profile="mini")

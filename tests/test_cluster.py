@@ -26,7 +26,7 @@ DOMAINS = ("imagenet12", "dtd", "svhn")
 
 
 def test_waves_put_every_run_after_the_runs_it_starts_from(tmp_path):
-    study = Study(profile="smoke", results_dir=str(tmp_path), seeds=1)
+    study = Study(profile="smoke", results_dir=str(tmp_path), replicates=1)
     waves = dependency_waves(study.store, [c for _, c in svd_plan(study, targets=["dtd", "svhn"])])
     assert [[c.method for c in wave] for wave in waves] == [["scratch"], ["parallel", "parallel"], ["svd", "svd"]]
     seen = set()

@@ -126,7 +126,7 @@ def test_the_data_sheet_shows_what_the_generator_counts(tmp_path):
     sheet = Path(__file__).resolve().parents[1] / "data" / "README.md"
     copy = shutil.copy(sheet, tmp_path / "README.md")
     scales = {name: get_profile(name).mini_scale for name in ("smoke", "mini")}
-    seeds = {name: (0, 1) if name == "smoke" else (0, 1, 2) for name in ("smoke", "mini")}  # Profile.seeds
+    seeds = {name: (0, 1) if name == "smoke" else (0, 1, 2) for name in ("smoke", "mini")}  # Profile.replicates
     write_data_sheet(copy, scale=get_profile("mini").mini_scale, scales=scales, seeds=seeds)
     assert Path(copy).read_text() == sheet.read_text()
     assert "20.5x" in sheet.read_text()

@@ -85,12 +85,12 @@ def test_the_spec_takes_a_source_and_a_teacher():
     assert "distill_weight" not in TrainConfig(method="parallel", domains=("cifar100",)).to_json()
 
 
-def test_the_row_distils_this_seeds_finetuning_run_of_each_domain():
+def test_the_row_distils_this_replicates_finetuning_run_of_each_domain():
     study = Study(profile="mini", cpu_bf16=False)
     plan = table1_plan(study, [DISTILLED_ROW, "Finetuning"], ["dtd"])
-    distilled = {labels["seed"]: c for labels, c in plan if c.method == "parallel_distilled"}
-    finetune = {labels["seed"]: c for labels, c in plan if c.method == "finetune"}
-    assert set(distilled) == set(finetune) == set(study.adaptation_seeds)
+    distilled = {labels["replicate"]: c for labels, c in plan if c.method == "parallel_distilled"}
+    finetune = {labels["replicate"]: c for labels, c in plan if c.method == "finetune"}
+    assert set(distilled) == set(finetune) == set(range(study.replicate_count))
     for seed, config in distilled.items():
         source, teacher = config.pretrained
         assert teacher == finetune[seed] and source == finetune[seed].pretrained[0]

@@ -48,7 +48,7 @@ def test_series_plan_is_complete_and_without_duplicates():
 
 
 def test_adapters_start_from_the_right_pretrained_network():
-    study = Study(profile="mini")
+    study = Study(profile="mini", replicates=1)
     plain, series = pretrain_config(study), pretrain_config(study, adapter="series")
     rows = dict((labels["model"], c) for labels, c in table1_plan(study, list(TABLE1_ROWS), ["dtd"]))
     assert rows["Series Res. adapt."].pretrained == (series,)  # the upstream run, as its spec
@@ -63,7 +63,7 @@ def test_adapters_start_from_the_right_pretrained_network():
 
 
 def test_figure4_plans_vary_what_the_paper_varies():
-    study = Study(seeds=1, profile="mini")
+    study = Study(replicates=1, profile="mini")
     s = study.settings
     wd = width_dropout_plan(study)
     assert len(wd) == len(s.width_factors) * 4
@@ -78,7 +78,7 @@ def test_figure4_plans_vary_what_the_paper_varies():
 
 
 def test_plan_prints_every_training_and_the_total(capsys):
-    print_plan("smoke")
+    print_plan(Study(profile="smoke"))
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == len(series_plan(Study(profile="smoke"))) + 2  # header and total
     assert "GPU-hours" in lines[-1]
@@ -89,22 +89,22 @@ def synthetic_results(gap: float) -> SeriesResults:
     models = {"Finetuning": 50.0, "Series Res. adapt.": 51.0, "Parallel Res. adapt.": 50 + gap,
               "Parallel (early)": 45.0, "Parallel (mid)": 47.0, "Parallel (late)": 49.0, "Parallel (half)": 49.5,
               "Parallel SVD": 50 + gap}
-    rows = [{"model": m, "domain": d, "seed": s, "accuracy": acc + i + 0.1 * s} for m, acc in models.items()
+    rows = [{"model": m, "domain": d, "replicate": s, "accuracy": acc + i + 0.1 * s} for m, acc in models.items()
             for i, d in enumerate(TARGETS) for s in range(3)]
     pretrain = pd.DataFrame([{"network": n, "width_factor": 1.0, "class_fraction": 1.0, "accuracy": 40.0, "domain":
-                              "imagenet12"} for n in ("plain", "series")])
-    apost = pd.DataFrame([{"model": "Series (a posteriori)", "domain": d, "seed": s, "accuracy": 48.0 + 0.1 * s}
+                              "imagenet12", "replicate": s} for n in ("plain", "series") for s in range(3)])
+    apost = pd.DataFrame([{"model": "Series (a posteriori)", "domain": d, "replicate": s, "accuracy": 48.0 + 0.1 * s}
                           for d in TARGETS for s in range(3)])
-    uniform = pd.DataFrame([{"model": "uniform", "domain": d, "seed": s, "accuracy": 48.0} for d in TARGETS
+    uniform = pd.DataFrame([{"model": "uniform", "domain": d, "replicate": s, "accuracy": 48.0} for d in TARGETS
                             for s in range(3)])
-    wd = pd.DataFrame([{"width_factor": w, "dropout": p, "subset": s, "seed": k,
+    wd = pd.DataFrame([{"width_factor": w, "dropout": p, "subset": s, "replicate": k,
                         "accuracy": 40 + 10 * w + (5 * w - 3) * p + 0.1 * k}
                        for w in (0.5, 1.0, 2.0) for p in (False, True) for s in ("full", "few") for k in range(3)])
-    transfer = pd.DataFrame([{"domain": d, "fraction": f, "method": m, "seed": k,
+    transfer = pd.DataFrame([{"domain": d, "fraction": f, "method": m, "replicate": k,
                               "accuracy": 30 + 20 * f + (5 if m != "finetune" else 0) + 0.1 * k}
                              for d in ("ucf101", "cifar100", "svhn") for f in (0.1, 1.0) for m in ("finetune", "parallel")
                              for k in range(3)])
-    classes = pd.DataFrame([{"class_fraction": c, "domain": "cifar100", "seed": k, "accuracy": 30 + 10 * c + 0.1 * k}
+    classes = pd.DataFrame([{"class_fraction": c, "domain": "cifar100", "replicate": k, "accuracy": 30 + 10 * c + 0.1 * k}
                             for c in (0.25, 1.0) for k in range(3)])
     return SeriesResults(pretrain=pretrain, table1=pd.DataFrame(rows), a_posteriori=apost, uniform_decay=uniform,
                                 width_dropout=wd, transfer=transfer, classes=classes)
@@ -116,8 +116,8 @@ def test_table1_and_claims_from_frames():
     ours = table1(results, classes=classes, width=0.25, profile="mini")
     assert list(ours["model"])[:3] == ["Finetuning", "Series Res. adapt.", "Parallel Res. adapt."]
     finetune = ours[ours["model"] == "Finetuning"].iloc[0]
-    # each domain at its own baseline scores 250 (the seeds, either side of their mean, average close to it)
-    assert finetune["S"] == pytest.approx(250 * 10, abs=0.1) and finetune["seeds"] == 3 and finetune["mean_sd"] > 0
+    # each domain at its own baseline scores 250 (the replicates, either side of their mean, average close to it)
+    assert finetune["S"] == pytest.approx(250 * 10, abs=0.1) and finetune["replicates"] == 3 and finetune["mean_sd"] > 0
     assert finetune["ImNet"] == 40.0 and not math.isnan(finetune["params_x"])
     verdicts = dict(zip(*claims(ours, results)[["claim", "verdict"]].T.values))
     assert verdicts["Parallel adapters beat finetuning with 2x instead of 10x the parameters"] == "reproduced"
@@ -159,7 +159,7 @@ def test_cli_dispatch(capsys):
 @pytest.mark.slow
 def test_a_notebook_on_its_own_trains_what_it_starts_from(tmp_path):
     """SVD alone: prepares the data, pretrains, trains the parallel adapters it compresses, then itself."""
-    study = Study(seeds=1, profile="smoke", data_root=str(tmp_path / "data"), results_dir=str(tmp_path / "results"),
+    study = Study(replicates=1, profile="smoke", data_root=str(tmp_path / "data"), results_dir=str(tmp_path / "results"),
                      workers=1)  # the serial path (its progress messages)
     messages = []
     frame = run_all(study, svd_plan(study, targets=["dtd", "svhn"]), progress=messages.append)
@@ -172,7 +172,7 @@ def test_the_series_is_declared_once_and_the_report_reads_its_parts():
     from paperlib.series.notebooks import SERIES, notebook_plans
     from paperlib.series.params import PlacementParams, ReportParams
 
-    study = Study(seeds=1, profile="mini")
+    study = Study(replicates=1, profile="mini")
     assert tuple(SERIES) == NOTEBOOKS
     for name, parts in PARTS.items():
         for notebook, part in parts:

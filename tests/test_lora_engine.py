@@ -124,7 +124,7 @@ def test_a_killed_lora_run_resumes_to_the_uninterrupted_result(pretrained, loade
 
 
 def test_the_rows_multiplier_and_rank_are_computed_from_the_modules():
-    study = Study(seeds=1, profile="smoke")
+    study = Study(replicates=1, profile="smoke")
     width, classes = study.settings.width, profile_classes(study.settings)
     domains = [(d, classes[d]) for d in (SOURCE, *TARGETS)]
     parallel = multi_domain_size(ResNet26.build(domains, width=width, adapter="parallel"))
@@ -138,7 +138,7 @@ def test_the_rows_multiplier_and_rank_are_computed_from_the_modules():
 
 
 def test_the_fronts_plan_shape_and_reuse():
-    study = Study(seeds=1, profile="mini")
+    study = Study(replicates=1, profile="mini")
     parts = notebook_plans(study, "05_svd")
     plan, targets = parts["front"], set(study.settings.transfer_domains)
     points = pd.DataFrame([{**labels, "domain": c.domains[0], "run_id": c.run_id, "method": c.method}
@@ -160,8 +160,8 @@ def test_the_claim_criterion_and_the_front_figure(tmp_path):
     ours = pd.DataFrame({"model": [PARALLEL_ROW, LORA_ROW], "params_x": [2.0, 2.0],
                          "ImNet": [50.0, 50.0], "SVHN": [90.0, 91.0], "DTD": [40.0, 30.0], "mean": [60.0, 57.0],
                          "S": [300.0, 250.0]})
-    def long(gap: float) -> pd.DataFrame:  # parallel - LoRA = gap on every (seed, domain), with some noise
-        return pd.DataFrame([{"model": m, "domain": d, "seed": s, "accuracy": 60.0 + (gap if m == PARALLEL_ROW else 0)
+    def long(gap: float) -> pd.DataFrame:  # parallel - LoRA = gap on every (replicate, domain), with some noise
+        return pd.DataFrame([{"model": m, "domain": d, "replicate": s, "accuracy": 60.0 + (gap if m == PARALLEL_ROW else 0)
                               + 0.1 * ((s + i) % 3)} for m in (PARALLEL_ROW, LORA_ROW) for s in range(3)
                              for i, d in enumerate(("svhn", "dtd"))])
 

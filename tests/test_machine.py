@@ -12,7 +12,6 @@ import torch
 from paperlib.core import machine
 from paperlib.core.machine import cpu_bf16, usable_cores
 from paperlib.series.notebooks import series_plan
-from paperlib.series.plans import SEED_ROWS, precision_plan, table1_plan
 from paperlib.series.study import Study
 from paperlib.train.spec import TrainConfig
 
@@ -40,33 +39,11 @@ def test_usable_cores_follow_the_affinity(monkeypatch):
     assert usable_cores() == 3
 
 
-def test_bf16_on_the_cpu_is_part_of_the_spec_and_follows_the_profile_and_the_probe(monkeypatch):
+def test_bf16_on_the_cpu_is_part_of_the_spec_and_off_unless_asked():
     assert TrainConfig(cpu_bf16=True).run_id != TrainConfig().run_id
     assert "cpu_bf16" not in TrainConfig().to_json()  # float32 runs keep their ids
-    for native in (True, False):
-        monkeypatch.setattr("paperlib.series.study.cpu_bf16", lambda n=native: machine.CpuBf16(n, False, "test"))
-        # no profile's accuracy effect is measured yet: float32 everywhere by default
-        assert not any(Study(profile=p).bf16_on_cpu for p in ("smoke", "mini", "full"))
-        assert Study(profile="mini").bf16_twins is native  # the measurement, where bf16 is native
-        assert Study(profile="smoke").bf16_twins is False and Study(profile="full").bf16_twins is False
-    assert Study(profile="mini", cpu_bf16=True).bf16_on_cpu and not Study(profile="mini", cpu_bf16=False).bf16_on_cpu
+    assert not any(Study(profile=p).cpu_bf16 for p in ("smoke", "mini", "full"))  # float32 by default
     plan = series_plan(Study(profile="mini", cpu_bf16=True))
-    assert {c.cpu_bf16 for _, _, c in plan if c.method != "scratch" or c.domains == ("imagenet12",)} >= {True}
+    assert {c.cpu_bf16 for _, _, c in plan} == {True}
 
 
-def test_the_precision_twins_are_the_rows_in_the_other_precision(monkeypatch):
-    monkeypatch.setattr("paperlib.series.study.cpu_bf16", lambda: machine.CpuBf16(True, False, "test"))
-    float32_series, bf16_series = Study(profile="mini"), Study(profile="mini", cpu_bf16=True)
-    for study, other in ((float32_series, "bf16"), (bf16_series, "float32")):
-        twins = precision_plan(study)
-        rows = table1_plan(study, SEED_ROWS)
-        assert {labels["precision"] for labels, _ in twins} == {other} and len(twins) == len(rows)
-        assert {c.cpu_bf16 for _, c in twins} == {other == "bf16"}
-        assert {c.cpu_bf16 for _, c in rows} == {other == "float32"}
-        # the same specs but for the precision, the source network's included
-        for (_, twin), (_, row) in zip(twins, rows):
-            assert dataclasses.replace(twin, cpu_bf16=row.cpu_bf16, pretrained=row.pretrained) == row
-            assert all(u.cpu_bf16 == twin.cpu_bf16 for u in twin.upstream)
-    assert precision_plan(Study(profile="smoke")) == []
-    monkeypatch.setattr("paperlib.series.study.cpu_bf16", lambda: machine.CpuBf16(False, False, "test"))
-    assert precision_plan(float32_series) == []  # emulated bf16: slower, and not what a default would be

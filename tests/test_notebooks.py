@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from paperlib.series.notebooks import NOTEBOOKS, SERIES
-from paperlib.series.params import PlacementParams, parameters_cell
+from paperlib.series.params import PlacementParams, RegularizationParams, parameters_cell
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 CHECK = "# NBVAL_CHECK_OUTPUT"
@@ -53,7 +53,7 @@ def test_parameters_cell_is_generated_from_its_dataclass(name, monkeypatch):
     assert len(tagged) == 1, f"{name} needs exactly one cell tagged 'parameters'"
     cls = SERIES[name][0]
     assert source(code[tagged[0]]) == parameters_cell(cls), "run `paperlib reproduce --write-parameter-cells`"
-    assert f"{cls.__name__}.from_globals(globals(), _setup)" in source(code[tagged[0] + 1])
+    assert f"{cls.__name__}.from_namespace(globals())" in source(code[tagged[0] + 1])
     namespace = {}
     exec("import os\n" + source(code[tagged[0]]), namespace)
     given = {k: v for k, v in namespace.items() if k not in ("os", "__builtins__")}
@@ -69,5 +69,15 @@ def test_unknown_or_mistyped_parameters_are_errors():
         PlacementParams.from_dict({"seed": "zero"})
     with pytest.raises(ValueError, match="profile"):
         PlacementParams.from_dict({"profile": "huge"}).study
-    p = PlacementParams.from_globals({"os": None, "_x": 1, "profile": "smoke", "placements": ["late"]}, {"os"})
+    with pytest.raises(TypeError, match="dropout must be float, got 'x'"):
+        RegularizationParams.from_dict({"dropout": "x"})  # the type as a person writes it
+    cell = parameters_cell(PlacementParams)
+    namespace = {"os": None, "_x": 1, "later": 3, "profile": "smoke", "placements": ["late"],
+                 "In": ["", "import os", cell, "# Parameters\nplacements = ['late']\n", "p = ..."]}
+    p = PlacementParams.from_namespace(namespace)  # globals of later cells are not parameters
     assert p.placements == ("late",) and p.study.profile == "smoke"
+    namespace["In"] += ["# Parameters\nplacment = ['late']\n", "p = ..."]
+    with pytest.raises(ValueError, match="unknown parameter.*placment"):
+        PlacementParams.from_namespace(namespace)
+    namespace["In"] += [cell, "p = ..."]  # the typo mended: forgotten, though still a global
+    assert PlacementParams.from_namespace({**namespace, "placment": 1}).placements == ("late",)

@@ -10,7 +10,7 @@ from paperlib.series.params import Params
 from paperlib.series.plans import svd_plan
 from paperlib.series.running import run_all
 from paperlib.series.study import Study, prepare_data
-from paperlib.series.workers import Slot, critical_path_order, missing_runs, plan_slots, side_by_side
+from paperlib.series.workers import Slot, critical_path_order, missing_runs, plan_slots, side_by_side, study_slots
 from paperlib.train.profiles import get_profile
 from paperlib.train.store import ResultStore
 
@@ -32,8 +32,8 @@ def _comparable(study, config):
 def test_two_workers_store_the_records_of_the_serial_path(tmp_path, monkeypatch):
     monkeypatch.setattr("paperlib.series.workers.usable_cores", lambda: 2)  # one thread a worker, as the serial path here
     data = str(tmp_path / "data")
-    serial = Study(seeds=1, profile="smoke", data_root=data, results_dir=str(tmp_path / "serial"), device="cpu", workers=1)
-    side = Study(seeds=1, profile="smoke", data_root=data, results_dir=str(tmp_path / "side"), device="cpu", workers=2)
+    serial = Study(replicates=1, profile="smoke", data_root=data, results_dir=str(tmp_path / "serial"), device="cpu", workers=1)
+    side = Study(replicates=1, profile="smoke", data_root=data, results_dir=str(tmp_path / "side"), device="cpu", workers=2)
     expected = run_all(serial, _plan(serial), progress=None)
     messages = []
     got = run_all(side, _plan(side), progress=messages.append)
@@ -54,7 +54,7 @@ def test_two_workers_store_the_records_of_the_serial_path(tmp_path, monkeypatch)
 
 
 def test_missing_runs_lists_upstream_runs_first_and_once(tmp_path):
-    study = Study(seeds=1, profile="smoke", results_dir=str(tmp_path))
+    study = Study(replicates=1, profile="smoke", results_dir=str(tmp_path))
     plan = [c for _, c in _plan(study)]
     order = list(missing_runs(study.store, plan).values())
     assert len(order) == len({c.run_id for c in order}) == 5
@@ -65,7 +65,7 @@ def test_missing_runs_lists_upstream_runs_first_and_once(tmp_path):
 
 
 def test_the_longest_chain_of_work_starts_first_and_upstream_runs_stay_first(tmp_path):
-    study = Study(seeds=1, profile="smoke", results_dir=str(tmp_path))
+    study = Study(replicates=1, profile="smoke", results_dir=str(tmp_path))
     runs = missing_runs(study.store, [c for _, c in _plan(study)])  # scratch -> parallel x 2 -> svd
     ids = list(runs)
     cost = {ids[0]: 10.0, ids[1]: 1.0, ids[2]: 5.0}
@@ -81,7 +81,7 @@ def test_the_longest_chain_of_work_starts_first_and_upstream_runs_stay_first(tmp
 
 
 def test_a_run_costs_its_training_flops(tmp_path):
-    study = Study(seeds=1, profile="smoke", data_root=str(tmp_path / "data"), results_dir=str(tmp_path / "r"))
+    study = Study(replicates=1, profile="smoke", data_root=str(tmp_path / "data"), results_dir=str(tmp_path / "r"))
     prepare_data(study, domains=["imagenet12", "dtd", "svhn"])
     runs = list(missing_runs(study.store, [study.bind(c) for _, c in _plan(study)]).values())
     costs = [estimated_flops(c, study.runtime.data_dir) for c in runs]
@@ -113,6 +113,6 @@ def test_slots_follow_the_machine():
 def test_workers_are_runtime_not_spec():
     one, two = Study(profile="smoke", workers=1), Study(profile="smoke", workers=2)
     assert [c.run_id for _, c in _plan(one)] == [c.run_id for _, c in _plan(two)]
-    assert side_by_side(Params.from_dict({"workers": 3}).study.slots) == 3
+    assert side_by_side(study_slots(Params.from_dict({"workers": 3}).study)) == 3
     with pytest.raises(ValueError, match="workers"):
         Study(workers=0)

@@ -57,7 +57,7 @@ def test_svd_row_gets_the_parallel_rows_steps_per_domain(profile):
 
 
 def test_transfer_equal_steps_per_method_and_at_least_half_the_full_run():
-    study = Study(seeds=1, profile="mini")
+    study = Study(replicates=1, profile="mini")
     table = budget_table(study, balanced_labels("mini"))
     tr = table[table.experiment == "transfer"]
     s = study.settings

@@ -35,7 +35,7 @@ def _run_full_dry_run(tmp_path, test_labels: bool, only: tuple[str, ...] | None 
     runs = tmp_path / "runs"
     figures = project_root() / "figures"
     before = {f: f.stat().st_mtime_ns for f in figures.glob("*_full.*")}
-    executed = run_series("full", data_root=str(root), dry_run=True, runs_dir=str(runs), progress=False,
+    executed = run_series(Study("full", data_root=str(root), dry_run=True), runs_dir=str(runs), progress=False,
                           only=list(only) if only else None)
     assert [p.stem for p in executed] == [n for n in NOTEBOOKS if not only or n in only]
     # a dry run checks a code path: it writes no figure of the profile into the project

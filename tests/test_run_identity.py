@@ -3,6 +3,7 @@ same runs (nothing retrains); changing what decides a result does not. The repor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -18,7 +19,7 @@ from paperlib.series.running import load_all, run_all
 from paperlib.series.study import Study
 from paperlib.train.identity import data_identity
 from paperlib.train.runtime import Runtime
-from paperlib.train.spec import TrainConfig
+from paperlib.train.spec import ABSENT_BEFORE, ALWAYS_HASHED, TrainConfig, undecided_fields
 
 DOMAINS = ("imagenet12", "dtd")
 
@@ -44,13 +45,13 @@ def _refuse_training(monkeypatch):
 
 def test_moved_store_and_data_and_cpu_device_rerun_nothing(tmp_path, monkeypatch):
     data = _tiny_data(tmp_path / "data-a")
-    first = Study(seeds=1, profile="smoke", data_root=str(data), results_dir=str(tmp_path / "results-a"), device="auto")
+    first = Study(replicates=1, profile="smoke", data_root=str(data), results_dir=str(tmp_path / "results-a"), device="auto")
     trained = run_all(first, _plan(first), progress=None)
     assert len(list((tmp_path / "results-a" / "smoke").glob("*.json"))) == 2  # pretraining + adaptation
 
     shutil.copytree(tmp_path / "results-a", tmp_path / "results-b")
     moved = shutil.move(str(data), str(tmp_path / "elsewhere" / "data-b"))
-    again = Study(seeds=1, profile="smoke", data_root=moved, results_dir=str(tmp_path / "results-b"), device="cpu")
+    again = Study(replicates=1, profile="smoke", data_root=moved, results_dir=str(tmp_path / "results-b"), device="cpu")
     _refuse_training(monkeypatch)
     rerun = run_all(again, _plan(again), progress=None)
     pd.testing.assert_frame_equal(rerun, trained, check_like=True)  # same runs, same numbers
@@ -60,7 +61,7 @@ def test_moved_store_and_data_and_cpu_device_rerun_nothing(tmp_path, monkeypatch
 
 def test_identity_follows_the_spec_and_the_data_content_not_places(tmp_path):
     data = _tiny_data(tmp_path / "d")
-    study = Study(seeds=1, profile="smoke", data_root=str(data))
+    study = Study(replicates=1, profile="smoke", data_root=str(data))
     (_, config), = _plan(study)
     bound = study.bind(config)
     assert bound.data == data_identity(data / "cache-40", ("dtd",), ("train", "val", "test"))
@@ -80,7 +81,7 @@ def test_identity_follows_the_spec_and_the_data_content_not_places(tmp_path):
 
 def test_the_report_lists_missing_runs_and_never_trains(tmp_path, monkeypatch):
     data = _tiny_data(tmp_path / "d")
-    study = Study(seeds=1, profile="smoke", data_root=str(data), results_dir=str(tmp_path / "empty"))
+    study = Study(replicates=1, profile="smoke", data_root=str(data), results_dir=str(tmp_path / "empty"))
     _refuse_training(monkeypatch)
     rows, missing = load_all(study, _plan(study))
     assert rows.empty and [c.method for c in missing] == ["parallel"]
@@ -88,7 +89,7 @@ def test_the_report_lists_missing_runs_and_never_trains(tmp_path, monkeypatch):
 
 
 def test_the_series_run_ids_are_stable():
-    """Every training of the three profiles' series keeps the id it had when
+    """Every training of replicate 0 of the three profiles' series keeps the id it had when
     tests/data/series_run_ids.json was written (a stored series is found again after a change of
     the code): a change of `TrainConfig` that alters the id of an existing run must be deliberate,
     and rewrite that file. Float32 on the CPU, as the file's runs (bf16 runs are other runs)."""
@@ -97,3 +98,16 @@ def test_the_series_run_ids_are_stable():
         now = {c.run_id for _, _, c in series_plan(Study(profile=profile, cpu_bf16=False))}
         lost = sorted(set(runs) - now)
         assert not lost, f"{profile}: {len(lost)} runs changed id, e.g. {[runs[r] for r in lost[:3]]}"
+
+
+def test_every_spec_field_has_its_identity_decision():
+    """The run identity rule (train/spec.py): each TrainConfig field is always hashed or left out
+    at its value from before it existed; a field added or removed without that decision fails."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert undecided_fields(names) == (set(), set())
+    assert not ALWAYS_HASHED & set(ABSENT_BEFORE)
+    assert undecided_fields(names | {"new_knob"}) == ({"new_knob"}, set())
+    assert undecided_fields(names - {"seed"}) == (set(), {"seed"})
+    for field, before in ABSENT_BEFORE.items():  # at its old value a field is not in the hash
+        assert field not in dataclasses.replace(TrainConfig(), **{field: before}).to_json()
+    assert '"seed":0' in TrainConfig().to_json()  # an always-hashed field is, at any value

@@ -40,7 +40,7 @@ def test_head_trains_only_the_domains_head_and_keeps_the_source_statistics():
 
 @pytest.mark.parametrize("profile", ["mini", "full"])
 def test_the_frozen_feature_rows_are_in_every_table1(profile):
-    study = Study(seeds=1, profile=profile)
+    study = Study(replicates=1, profile=profile)
     assert TABLE1_ROWS["Feature extractor"][0] == "head" and TABLE1_ROWS["BN adaptation"][0] == "bn"
     table1 = notebook_plans(study, "02_series_vs_parallel")["table1"]
     for row, method in (("Feature extractor", "head"), ("BN adaptation", "bn")):
@@ -59,7 +59,7 @@ def test_frozen_rows_are_the_smallest_in_the_size_column():
 
 @pytest.mark.parametrize("profile", ["smoke", "mini", "full"])
 def test_source_strength_plan_is_sources_by_targets_by_methods(profile):
-    study = Study(seeds=1, profile=profile)
+    study = Study(replicates=1, profile=profile)
     plan = notebook_plans(study, "09_source_strength")["source_strength"]
     assert len(plan) == len({c.run_id for _, c in plan}) == 3 * 3 * 3
     assert {c.domains[0] for _, c in plan} == set(study.settings.transfer_domains)
@@ -89,22 +89,26 @@ def test_source_images_follow_the_stratified_subset(profile):
         assert source_images(study.settings, fraction) == len(stratified_subset(labels, fraction, seed=0))
 
 
-def _runs(gaps_by_fraction: dict[float, list[float]]) -> pd.DataFrame:
+def _runs(gaps_by_fraction: dict[float, list[float]], replicates: int = 3) -> pd.DataFrame:
+    """Three replicates, each the gaps given plus a small shift of its own."""
     rows = []
-    for fraction, gaps in gaps_by_fraction.items():
-        for domain, gap in zip(("ucf101", "cifar100", "svhn"), gaps):
-            rows += [{"source_fraction": fraction, "domain": domain, "method": "finetune", "accuracy": 50.0},
-                     {"source_fraction": fraction, "domain": domain, "method": "parallel", "accuracy": 50.0 + gap},
-                     {"source_fraction": fraction, "domain": domain, "method": "bn", "accuracy": 10.0}]
+    for r in range(replicates):
+        for fraction, gaps in gaps_by_fraction.items():
+            for domain, gap in zip(("ucf101", "cifar100", "svhn"), gaps):
+                shift = 0.1 * r * (1 + fraction)
+                rows += [{"source_fraction": fraction, "domain": domain, "method": m, "replicate": r, "accuracy": a}
+                         for m, a in (("finetune", 50.0), ("parallel", 50.0 + gap + shift), ("bn", 10.0))]
     return pd.DataFrame(rows)
 
 
 def test_source_strength_claim_follows_its_criterion():
     growing = _runs({1 / 16: [-9, -8, -7], 1 / 4: [-5, -4, -3], 1.0: [-1, 0, 1]})
     gaps = source_strength_gaps(growing)
-    assert list(gaps.columns) == ["ucf101", "cifar100", "svhn"] and gaps.loc[1 / 16, "ucf101"] == -9
+    assert list(gaps.columns) == ["ucf101", "cifar100", "svhn"] and gaps.loc[1 / 16, "ucf101"] == pytest.approx(-9 + 0.1 * (1 + 1 / 16))
     claim, _, test, shown, steps = source_strength_claim(growing)
-    assert combined(steps) == "reproduced" and "increasing" in test and "-8.00" in shown
+    assert combined(steps) == "reproduced" and "slope" in test and "-7.89" in shown and steps[0].n == 3
+    assert combined(source_strength_claim(_runs({1 / 16: [-9, -8, -7], 1.0: [-1, 0, 1]}, replicates=1))[-1]) == \
+        "unresolved"  # one replicate cannot resolve a claim
     assert combined(source_strength_claim(_runs({1 / 16: [0, 0, 0], 1.0: [-1, -1, -1]}))[-1]) == "not reproduced"
     assert source_strength_claim(_runs({1.0: [1, 1, 1]})) is None  # one source: nothing to compare
     assert source_strength_claim(pd.DataFrame()) is None

@@ -43,8 +43,18 @@ def matches_type(value: Any, hint: Any) -> bool:
 
 
 def describe_type(hint: Any) -> str:
-    """A type hint as an error message shows it (no `typing.` prefixes)."""
-    return str(hint).replace("typing.", "")
+    """A type hint as a person writes it in an error message: "float", "int or None",
+    "tuple of str", "tuple of float or None"."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe_type(a) for a in args)
+    if hint is type(None):
+        return "None"
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"tuple of {describe_type(args[0])}"
+        return f"tuple ({', '.join(describe_type(a) for a in args)})"
+    return getattr(hint, "__name__", str(hint).replace("typing.", ""))
 
 
 __all__ = ["freeze", "matches_type", "describe_type"]

@@ -24,7 +24,7 @@ from paperlib.series.plans import TABLE1_ROWS, svd_plan, table1_plan, transfer_p
 from paperlib.train.run_data import class_subset, steps_per_epoch, stratified_subset
 from paperlib.train.spec import TrainConfig
 
-BUDGET_COLUMNS = ("experiment", "row", "domain", "fraction", "seed", "sgd_steps")
+BUDGET_COLUMNS = ("experiment", "row", "domain", "fraction", "replicate", "sgd_steps")
 
 
 Labels = Callable[[str, str], torch.Tensor]  # (domain, train split) -> the split's labels
@@ -52,14 +52,14 @@ def domain_steps(config: TrainConfig, labels: Labels) -> int:
 
 
 def budget_rows(experiment: str, plan: Iterable[tuple[dict, TrainConfig]], labels: Labels) -> list[dict]:
-    """One row per (row, domain, fraction, seed) of a plan: table1 rows are named by their "model"
+    """One row per (row, domain, fraction, replicate) of a plan: table1 rows are named by their "model"
     label, transfer rows by their method."""
     rows = []
     for tags, config in plan:
         row = tags.get("model", config.method)
         for d in config.domains:
             rows.append({"experiment": experiment, "row": row, "domain": d, "fraction": config.train_fraction,
-                         "seed": tags.get("seed", config.seed), "sgd_steps": domain_steps(config, labels)})
+                         "replicate": tags.get("replicate", 0), "sgd_steps": domain_steps(config, labels)})
     return rows
 
 

@@ -1,10 +1,14 @@
 """The claims table: each claim of the paper, what it says in numbers, what this run shows, the
-difference that tests it with its 90% interval, and a three-valued verdict (verdicts.py), from a
-criterion fixed in the code before the run.
+statistic that tests it with its interval over the replicates, the margin of equivalence where
+one is judged, and a four-valued verdict (verdicts.py), from a criterion fixed in the code before
+the run; and the family line that says how many claims were judged and what chance alone gives.
 
-Every difference is paired: by seed, and by domain where the claim is about a mean over the
-Table 1 domains. Table 1's claims read `long` (model, domain, seed, accuracy: `table1.table1_long`,
-or the server's test table, one "seed"); the others read the frames of `SeriesResults`.
+Every statistic is computed within each replicate, then judged over the replicates: for a claim
+about a mean over the Table 1 domains, the mean over the domains of the paired difference; for a
+trend (wider networks, more classes, more source images), the slope against log2 of the factor,
+with every step's mean shown beside it. Table 1's claims read `long` (model, domain, replicate,
+accuracy: `table1.table1_long`, or the server's test table, one replicate); the others read the
+frames of `SeriesResults`.
 """
 
 from __future__ import annotations
@@ -12,14 +16,28 @@ from __future__ import annotations
 import pandas as pd
 
 from paperlib.report.pareto import lora_claim
-from paperlib.report.table1 import SeriesResults, table1_long
-from paperlib.report.verdicts import UNRESOLVED, Difference, combined, paired_difference, paired_on
+from paperlib.report.table1 import SeriesResults, table1_long, with_replicate
+from paperlib.report.verdicts import (
+    MARGIN,
+    UNIT,
+    UNRESOLVED,
+    Difference,
+    combined,
+    compare,
+    family_line,
+    level_label,
+    replicate_interval,
+    slope_per_replicate,
+)
 from paperlib.series.plans import DISTILLED_ROW
 
 SMOKE_VERDICT = "not tested (smoke: numbers mean nothing)"
-# "this run": Table 1's means (over the ten domains, as the paper's); "difference": the mean of the
-# paired differences (over the targets and seeds: ImNet is one network, the same in every row)
-COLUMNS = ["claim", "paper", "test", "this run", "difference", "90% interval", "verdict"]
+INTERVAL = f"{level_label()} interval"
+# "this run": Table 1's means (over the ten domains, as the paper's); "difference": the mean over
+# the replicates of each replicate's statistic (over the targets: ImNet is each replicate's one
+# network, the same in every row)
+COLUMNS = ["claim", "paper", "test", "this run", "difference", INTERVAL, "margin", "verdict"]
+PRIMARY = "Parallel adapters beat finetuning with 2x instead of 10x the parameters"
 
 
 class _Table:
@@ -40,9 +58,9 @@ class _Table:
             return float(self.shown[model])
         return float(self.long.loc[self.long["model"] == model, "accuracy"].mean())
 
-    def rows_diff(self, a: str, b: str, *, side: int = 1, shift: float = 0.0) -> Difference:
-        """a - b over the Table 1 domains, paired by (seed, domain)."""
-        return paired_on(self.long, "model", a, b, keys=("seed", "domain"), side=side, shift=shift)
+    def rows_diff(self, a: str, b: str, *, side: int = 1, margin: float | None = MARGIN) -> Difference:
+        """a - b over the Table 1 domains, per replicate."""
+        return compare(self.long, "model", a, b, side=side, margin=margin)
 
     def add(self, claim: str, paper: str, test: str, ours: str, diffs: list[Difference]) -> None:
         if not diffs or any(d.n == 0 for d in diffs):
@@ -50,27 +68,29 @@ class _Table:
         else:
             verdict = combined(diffs)
             if verdict == UNRESOLVED and all(d.n == 1 for d in diffs):
-                verdict = f"{UNRESOLVED} (one run)"
+                verdict = f"{UNRESOLVED} (one {UNIT})"
         if self.profile == "smoke":
             verdict = SMOKE_VERDICT
         self.rows.append({"claim": claim, "paper": paper, "test": test, "this run": ours,
                           "difference": "; ".join(f"{d.mean:+.2f}" for d in diffs),
-                          "90% interval": "; ".join(d.interval_text() for d in diffs), "verdict": verdict})
+                          INTERVAL: "; ".join(d.interval_text() for d in diffs),
+                          "margin": "; ".join(filter(None, (d.margin_text() for d in diffs))),
+                          "verdict": verdict})
 
 
 def claims(ours: pd.DataFrame, results: SeriesResults, *, profile: str | None = None,
            long: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each claim of the paper (module docstring). `ours`: Table 1 (`table1.table1`, or the
-    server's test table) for the numbers shown; `long`: its per-seed accuracies (default: from
-    `results`). At the smoke profile (a few steps on a few images: a code-path check) every
+    server's test table) for the numbers shown; `long`: its per-replicate accuracies (default:
+    from `results`). At the smoke profile (a few steps on a few images: a code-path check) every
     verdict is SMOKE_VERDICT; the numbers and intervals are still shown."""
     t = _Table(table1_long(results) if long is None else long, ours, profile)
     score = dict(zip(ours["model"], ours["S"]))
     par, ft, ser = "Parallel Res. adapt.", "Finetuning", "Series Res. adapt."
 
     if t.have(par, ft):
-        t.add("Parallel adapters beat finetuning with 2x instead of 10x the parameters", "78.07 vs 76.88 mean",
-              "mean accuracy parallel > finetuning", f"{t.mean(par):.2f} vs {t.mean(ft):.2f}", [t.rows_diff(par, ft)])
+        t.add(PRIMARY, "78.07 vs 76.88 mean", "mean accuracy parallel > finetuning",
+              f"{t.mean(par):.2f} vs {t.mean(ft):.2f}", [t.rows_diff(par, ft)])
     if t.have(par, ser):
         t.add("Parallel adapters beat series adapters", "+0.9 mean, +253 S", "mean accuracy parallel > series",
               f"{t.mean(par) - t.mean(ser):+.2f} mean, {score.get(par, float('nan')) - score.get(ser, float('nan')):+.0f} S",
@@ -92,94 +112,102 @@ def claims(ours: pd.DataFrame, results: SeriesResults, *, profile: str | None = 
               f"{t.mean('Parallel (half)') - t.mean(par):+.2f} points", [t.rows_diff("Parallel (half)", par, side=-1)])
     if t.have(par, "Parallel SVD"):
         t.add("Joint SVD keeps the accuracy with half the adapter parameters", "+0.29 mean at 1.5x",
-              "SVD mean within 0.5 point of parallel, or better (SVD - parallel + 0.5 > 0)",
-              f"{t.mean('Parallel SVD') - t.mean(par):+.2f} points", [t.rows_diff("Parallel SVD", par, shift=0.5)])
+              f"SVD level with parallel: the interval of SVD - parallel within ±{MARGIN:g}",
+              f"{t.mean('Parallel SVD') - t.mean(par):+.2f} points", [t.rows_diff("Parallel SVD", par, side=0)])
     _regularization(t, results, par)
     _figure4(t, results)
     if (row := lora_claim(t.long, ours)) is not None:  # LoRA-conv (peft) at equal budget (pareto.py)
         t.add(*row)
     if t.have(DISTILLED_ROW, ft):
         t.add("Distilled parallel adapters at 2x match finetuning at 10x (beyond the paper)",
-              "not in the paper (distillation: Li, Liu and Bilen 2021)", "distilled parallel mean >= finetuning mean",
+              "not in the paper (distillation: Li, Liu and Bilen 2021)",
+              f"distilled level with finetuning: the interval within ±{MARGIN:g}",
               f"{t.mean(DISTILLED_ROW):.2f} vs {t.mean(ft):.2f}; parallel {t.mean(par):.2f}" if t.have(par)
-              else f"{t.mean(DISTILLED_ROW):.2f} vs {t.mean(ft):.2f}", [t.rows_diff(DISTILLED_ROW, ft)])
+              else f"{t.mean(DISTILLED_ROW):.2f} vs {t.mean(ft):.2f}", [t.rows_diff(DISTILLED_ROW, ft, side=0)])
     if (row := source_strength_claim(results.source_strength)) is not None:
         t.add(*row)
     return pd.DataFrame(t.rows, columns=COLUMNS)
 
 
-def _seeded(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.assign(seed=frame["seed"] if "seed" in frame else 0)
+def family(table: pd.DataFrame) -> str:
+    """The claims table's family line (verdicts.family_line)."""
+    return family_line(list(table["verdict"]) if len(table) else [], primary=f'"{PRIMARY}"')
+
+
+def _steps(means: pd.Series, digits: int = 1) -> str:
+    """A trend's means at each step, and the sign of each step."""
+    values = list(means.items())
+    text = " -> ".join(f"{v:.{digits}f}" for _, v in values)
+    signs = "".join("+" if b > a else "-" if b < a else "=" for (_, a), (_, b) in zip(values, values[1:]))
+    return f"{text} (steps {signs})"
 
 
 def _regularization(t: _Table, results: SeriesResults, par: str) -> None:
-    ud = _seeded(results.uniform_decay)
+    ud = with_replicate(results.uniform_decay)
     if len(ud) and t.have(par):
-        both = pd.concat([t.long[t.long["model"] == par], ud.assign(model="uniform")[["model", "domain", "seed",
-                                                                                        "accuracy"]]])
-        d = paired_on(both, "model", par, "uniform", keys=("seed", "domain"))
+        both = pd.concat([t.long[t.long["model"] == par],
+                          ud.assign(model="uniform")[["model", "domain", UNIT, "accuracy"]]])
+        d = compare(both, "model", par, "uniform", margin=MARGIN)
         t.add("Per-domain weight decay (larger for small sets) helps", "used for every adapter result",
               "mean with per-domain decay > one decay for all", f"{d.mean:+.2f} points", [d])
-    wd = _seeded(results.width_dropout)
+    wd = with_replicate(results.width_dropout)
     if not len(wd):
         return
     widest, narrowest = wd["width_factor"].max(), wd["width_factor"].min()
     gains = {}
     for width in (widest, narrowest):
-        at = wd[wd["width_factor"] == width].pivot_table(index=["seed", "subset"], columns="dropout", values="accuracy")
+        at = wd[wd["width_factor"] == width].pivot_table(index=[UNIT, "subset"], columns="dropout", values="accuracy")
         if {True, False} <= set(at.columns):
             gains[width] = (at[True] - at[False]).rename("gain").reset_index()
-    if len(gains) == 2:
+    if len(gains) == 2 and widest != narrowest:
         both = pd.concat([gains[widest].assign(width="widest"), gains[narrowest].assign(width="narrowest")])
-        over = paired_on(both.rename(columns={"gain": "accuracy"}), "width", "widest", "narrowest",
-                         keys=("seed", "subset"))
-        positive = paired_difference(gains[widest]["gain"], [0.0] * len(gains[widest]))
+        over = compare(both, "width", "widest", "narrowest", within=("subset",), value="gain", margin=MARGIN)
+        positive = replicate_interval(gains[widest].groupby(UNIT)["gain"].mean().to_numpy(), margin=MARGIN)
         t.add("Dropout helps the adapters of a wider pretrained network", "effective only at 2.5x width (Fig. 4a)",
-              "dropout gain at the widest > at the narrowest, and > 0 (full and few images)",
+              "dropout gain at the widest > at the narrowest, and > 0 (mean over full and few images)",
               f"gain {gains[narrowest]['gain'].mean():+.2f} at the narrowest, {gains[widest]['gain'].mean():+.2f} at "
               "the widest", [over, positive])
     full = wd[(wd["subset"] == "full") & ~wd["dropout"].astype(bool)]
     if full["width_factor"].nunique() >= 2:
-        d = paired_on(full, "width_factor", widest, narrowest, keys=("seed",))
         means = full.groupby("width_factor")["accuracy"].mean()
+        d = replicate_interval(slope_per_replicate(full, "width_factor").to_numpy())
         t.add("A wider pretrained network helps", "accuracy grows from 0.5x to 2.5x (Fig. 4a)",
-              "widest > narrowest (no dropout, full data)", f"{means[narrowest]:.2f} -> {means[widest]:.2f}", [d])
+              "slope of accuracy against log2(width) > 0 (no dropout, full data; points per doubling)",
+              _steps(means, 2), [d])
 
 
 def _figure4(t: _Table, results: SeriesResults) -> None:
-    tr = _seeded(results.transfer)
+    tr = with_replicate(results.transfer)
     if len(tr):
         low = tr[tr["fraction"] == tr["fraction"].min()]
         if {"parallel", "finetune"} <= set(low["method"]):
-            d = paired_on(low, "method", "parallel", "finetune", keys=("seed", "domain"))
+            d = compare(low, "method", "parallel", "finetune", margin=MARGIN)
             means = low.groupby("method")["accuracy"].mean()
             t.add("Adapters beat finetuning when data is scarce (transfer)", "Fig. 4c-e, small fractions",
-                  "parallel > finetune at the smallest fraction (the three domains)",
+                  "parallel > finetune at the smallest fraction (mean over the three domains)",
                   f"{means['parallel']:.2f} vs {means['finetune']:.2f}", [d])
         full = tr[tr["fraction"] == tr["fraction"].max()]
         if {"parallel", "finetune"} <= set(full["method"]):
             order = list(tr["domain"].drop_duplicates())  # small, medium, large
-            diffs = [paired_on(full[full["domain"] == d], "method", *(("finetune", "parallel") if d == order[-1]
-                                                                      else ("parallel", "finetune")), keys=("seed",))
-                     for d in order]
+            diffs = [compare(full[full["domain"] == d], "method", *(("finetune", "parallel") if d == order[-1]
+                                                                   else ("parallel", "finetune")), within=(),
+                             margin=MARGIN) for d in order]
             means = full.groupby(["domain", "method"])["accuracy"].mean()
             t.add("Finetuning wins only on a large dataset with all its data",
                   "Places: 51.13 vs 47.2; adapters ahead on UCF101 and CIFAR-100",
                   "with all the data, finetune > parallel on the large domain, parallel > finetune on the others",
                   "; ".join(f"{d}: {means[d, 'finetune']:.2f} vs {means[d, 'parallel']:.2f}" for d in order), diffs)
-    cl = _seeded(results.classes)
-    fractions = sorted(cl["class_fraction"].unique()) if len(cl) else []
-    if len(fractions) >= 2:
-        means = cl.groupby("class_fraction")["accuracy"].mean()
+    cl = with_replicate(results.classes)
+    if len(cl) and cl["class_fraction"].nunique() >= 2:
+        means = cl.groupby("class_fraction")["accuracy"].mean().sort_index()
         t.add("More pretraining classes give better transfer", "accuracy decreases steadily with fewer classes (Fig. 4b)",
-              "accuracy increasing in the number of classes (each step > 0)",
-              " -> ".join(f"{means[f]:.1f}" for f in fractions),
-              [paired_on(cl, "class_fraction", b, a, keys=("seed",)) for a, b in zip(fractions, fractions[1:])])
+              "slope of accuracy against log2(classes) > 0 (points per doubling)", _steps(means),
+              [replicate_interval(slope_per_replicate(cl, "class_fraction").to_numpy())])
 
 
 def source_strength_gaps(frame: pd.DataFrame) -> pd.DataFrame:
     """Notebook 09: parallel minus finetuning accuracy per source fraction (rows) and target
-    (columns), averaged over the seeds, from rows with source_fraction, domain, method, accuracy."""
+    (columns), averaged over the replicates, from rows with source_fraction, domain, method, accuracy."""
     wide = frame.pivot_table(index=["source_fraction", "domain"], columns="method", values="accuracy")
     if not {"parallel", "finetune"} <= set(wide.columns):
         return pd.DataFrame()
@@ -189,19 +217,21 @@ def source_strength_gaps(frame: pd.DataFrame) -> pd.DataFrame:
 
 def source_strength_claim(frame: pd.DataFrame) -> tuple[str, str, str, str, list[Difference]] | None:
     """The claims-table row of notebook 09 (beyond the paper; criterion fixed before any result):
-    the gap parallel - finetuning grows with the source images, each step paired by (seed, target)."""
+    the gap parallel - finetuning grows with the source images: per replicate, the slope of the
+    gap (mean over the targets) against log2 of the source fraction, above zero."""
     gaps = source_strength_gaps(frame) if len(frame) else pd.DataFrame()
     if len(gaps) < 2:
         return None
-    wide = _seeded(frame).pivot_table(index=["source_fraction", "domain", "seed"], columns="method", values="accuracy")
+    wide = with_replicate(frame).pivot_table(index=["source_fraction", "domain", UNIT], columns="method",
+                                             values="accuracy")
     gap = (wide["parallel"] - wide["finetune"]).rename("accuracy").reset_index()
-    fractions = sorted(gap["source_fraction"].unique())
-    diffs = [paired_on(gap, "source_fraction", b, a, keys=("seed", "domain")) for a, b in zip(fractions, fractions[1:])]
+    slope = replicate_interval(slope_per_replicate(gap, "source_fraction", within=("domain",)).to_numpy())
     mean = gaps.mean(axis=1).sort_index()
     return ("Adapters catch up with finetuning as the source grows (beyond the paper)",
             "the paper's source is ImageNet (1.28M images); it does not vary it",
-            "gap parallel - finetuning increasing in the source images (each step > 0, the three targets)",
-            " -> ".join(f"{f:g}: {g:+.2f}" for f, g in mean.items()), diffs)
+            "slope of the gap parallel - finetuning (mean over the three targets) against log2(source images) > 0",
+            " -> ".join(f"{f:g}: {g:+.2f}" for f, g in mean.items()), [slope])
 
 
-__all__ = ["COLUMNS", "SMOKE_VERDICT", "claims", "source_strength_claim", "source_strength_gaps"]
+__all__ = ["COLUMNS", "INTERVAL", "PRIMARY", "SMOKE_VERDICT", "claims", "family", "source_strength_claim",
+           "source_strength_gaps"]

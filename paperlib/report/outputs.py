@@ -38,19 +38,19 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def write_outputs(study: Study, ours: pd.DataFrame, figure, claims_table: pd.DataFrame,
-                  *, checkpoint: pd.DataFrame | None = None, noise: dict[str, pd.DataFrame] | None = None,
+                  *, checkpoint: pd.DataFrame | None = None, family: str | None = None,
                   figures_dir: str | Path | None = None, readme: str | Path | None = None) -> list[Path]:
     """figures/table1_<profile>.md (beside the paper's, with the spread of the mean and S over the
-    seeds) and .csv (also each domain's spread), figures/fig4_<profile>.png|pdf, and, for the mini
-    profile, the README's results block with `checkpoint_effect`'s table and the `noise` tables
-    (title -> frame: the source's seed, the precision) when given (all written atomically;
-    default folders: the project's). `ours`: `table1.table1`."""
+    replicates) and .csv (also each domain's spread), figures/fig4_<profile>.png|pdf, and, for the
+    mini profile, the README's results block with the claims table, its `family` line and
+    `checkpoint_effect`'s table when given (all written atomically; default folders: the
+    project's). `ours`: `table1.table1`."""
     out = Path(figures_dir) if figures_dir is not None else project_root() / "figures"
     readme = Path(readme) if readme is not None else project_root() / "README.md"
     profile = study.profile
-    seeds = len(study.adaptation_seeds)
+    n = study.replicate_count
     caption = (f"Table 1 reproduced ({profile} profile): top-1 accuracy (%) on the {study.settings.table_title}, "
-               f"the mean over {seeds} seed{'s' if seeds > 1 else ''} of every adaptation (sd: their standard "
+               f"the mean over {n} replicate{'s' if n > 1 else ''} of the whole pipeline (sd: their standard "
                f"deviation); S with {'the paper' if profile == 'full' else 'our Finetuning row'}'s baseline.")
     beside = table1_beside_paper(ours)
     spread = ours[["model", *(f"{c}_sd" for c in PAPER_COLUMNS)]].assign(source="ours")
@@ -63,14 +63,11 @@ def write_outputs(study: Study, ours: pd.DataFrame, figure, claims_table: pd.Dat
         written.append(write_budget_csv(study, out))
     if profile == "mini" and Path(readme).is_file():
         block = (f"{table_md}\n![Figure 4, mini profile](figures/fig4_mini.png)\n\n"
-                 f"Claims of the paper and what the mini run shows (verdicts: the 90% interval of the paired "
-                 f"difference, `paperlib/report/verdicts.py`):\n\n{markdown_table(claims_table)}\n")
+                 f"Claims of the paper and what the mini run shows (verdicts: `paperlib/report/verdicts.py`). "
+                 f"{family or ''}\n\n{markdown_table(claims_table)}\n")
         if checkpoint is not None and len(checkpoint):
             block += ("\nThe checkpoint the tables report (the last epoch's) against the one the authors keep "
                       f"(best on validation), mean target accuracy of each row:\n\n{markdown_table(checkpoint)}\n")
-        for title, frame in (noise or {}).items():
-            if len(frame):
-                block += f"\n{title}\n\n{markdown_table(frame)}\n"
         update_readme(readme, "mini-results", block)
         update_readme(readme, "lora-budget", budget_markdown())
         written.append(Path(readme))

@@ -11,7 +11,7 @@ import pandas as pd
 from paperlib.core.paths import project_root
 from paperlib.report.plots import save_figure
 from paperlib.report.score import PAPER_COLUMNS
-from paperlib.report.verdicts import Difference, paired_on
+from paperlib.report.verdicts import MARGIN, Difference, compare
 from paperlib.series.lora_front import LORA_ROW, PARALLEL_ROW, lora_budget
 from paperlib.train.profiles import get_profile, profile_classes
 
@@ -20,7 +20,7 @@ def pareto_figure(frame: pd.DataFrame, *, profile: str, path: str | os.PathLike 
     """Accuracy against the size multiplier, one panel per domain, one line per family; written to
     `path` (default figures/pareto_<profile>.png in the project) unless `write` is False, and
     returned (a notebook shows it under the cell). frame: domain, family, point, size_x, accuracy
-    (`front_plan`'s rows); a point's seeds give its mean and a bar of one standard deviation."""
+    (`front_plan`'s rows); a point's replicates give its mean and a bar of one standard deviation."""
     import matplotlib.pyplot as plt
 
     domains = list(dict.fromkeys(frame["domain"])) if len(frame) else []
@@ -50,7 +50,7 @@ def pareto_figure(frame: pd.DataFrame, *, profile: str, path: str | os.PathLike 
 
 def lora_claim(long: pd.DataFrame, ours: pd.DataFrame) -> tuple[str, str, str, str, list[Difference]] | None:
     """The claims-table row (`claims`' add arguments): the parallel adapters hold up against LoRA
-    at equal budget: parallel - LoRA over the Table 1 domains, paired by (seed, domain), above zero
+    at equal budget: parallel - LoRA over the Table 1 domains, per replicate, above zero
     (criterion fixed before any result; the ImNet entry is the same plain network in both rows).
     S and the per-target wins are shown beside it, not judged."""
     rows = ours.set_index("model")
@@ -65,7 +65,7 @@ def lora_claim(long: pd.DataFrame, ours: pd.DataFrame) -> tuple[str, str, str, s
             f"parallel >= LoRA on {wins}/{len(targets)} targets (#par {par['params_x']} vs {lora['params_x']})")
     return ("Parallel adapters hold up against LoRA-conv (peft) at equal budget (not in the paper)",
             "not in the paper (LoRA: Hu et al. 2022)", "parallel mean > LoRA mean", text,
-            [paired_on(long, "model", PARALLEL_ROW, LORA_ROW, keys=("seed", "domain"))])
+            [compare(long, "model", PARALLEL_ROW, LORA_ROW, margin=MARGIN)])
 
 
 def budget_markdown(profiles: Sequence[str] = ("smoke", "mini", "full")) -> str:

@@ -42,7 +42,7 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike) -> Path:
 
 
 def _curve(ax: plt.Axes, frame: pd.DataFrame, x: str, *, scale: float = 1.0, **style) -> None:
-    """The mean accuracy over the runs at each `x` (their seeds) as a line, and a band of one
+    """The mean accuracy over the runs at each `x` (their replicates) as a line, and a band of one
     standard deviation about it where there are several."""
     stats = frame.groupby(x)["accuracy"].agg(["mean", "std"]).sort_index()
     xs = stats.index.to_numpy(dtype=float) * scale
@@ -54,7 +54,7 @@ def _curve(ax: plt.Axes, frame: pd.DataFrame, x: str, *, scale: float = 1.0, **s
 
 
 def _panel_a(ax: plt.Axes, frame: pd.DataFrame, *, reference_points: bool) -> None:
-    """frame: width_x, dropout (bool), subset ("full" | "few"), accuracy (one row per seed)."""
+    """frame: width_x, dropout (bool), subset ("full" | "few"), accuracy (one row per replicate)."""
     for (subset, dropout), group in frame.groupby(["subset", "dropout"]):
         _curve(ax, group, "width_x", marker="o", linestyle="-" if dropout else "--",
                color="tab:red" if subset == "full" else "tab:orange",
@@ -69,14 +69,14 @@ def _panel_a(ax: plt.Axes, frame: pd.DataFrame, *, reference_points: bool) -> No
 
 
 def _panel_b(ax: plt.Axes, frame: pd.DataFrame) -> None:
-    """frame: classes, accuracy (optionally method; one row per seed)."""
+    """frame: classes, accuracy (optionally method; one row per replicate)."""
     _curve(ax, frame, "classes", marker="o", color="tab:red", label="parallel adapters")
     ax.set_xlabel("pretraining classes")
     ax.set_title("(b) pretraining classes, cifar100")
 
 
 def _panel_transfer(ax: plt.Axes, frame: pd.DataFrame, title: str, points: list[dict] | None) -> None:
-    """frame: fraction, method, accuracy (one row per seed)."""
+    """frame: fraction, method, accuracy (one row per replicate)."""
     for method, group in frame.groupby("method"):
         color, marker = METHOD_STYLE.get(method, ("tab:green", "x"))
         _curve(ax, group, "fraction", scale=100, marker=marker, color=color, label=method)
@@ -92,7 +92,7 @@ def _panel_transfer(ax: plt.Axes, frame: pd.DataFrame, title: str, points: list[
 def figure4(panels: Mapping[str, pd.DataFrame], *, profile: str, transfer_titles: Mapping[str, str] | None = None,
             paper_points: bool = True) -> plt.Figure:
     """Figure 4 (a to e) from one frame per panel; missing panels are left blank with a note. Each
-    curve is the mean over the seeds with a band of one standard deviation.
+    curve is the mean over the replicates with a band of one standard deviation.
 
     panels: "a", "b" as described in their helpers; "c", "d", "e" transfer frames.
     transfer_titles: the domain shown in c, d, e (the paper: UCF-101, CIFAR-100, MIT Places).

@@ -194,8 +194,8 @@ def load_imported_scores(results_dir: str | Path, profile: str = "full") -> tupl
 @dataclass(frozen=True)
 class ClaimsSource:
     """The table the claims are computed from, and a sentence saying which one it is; `long`: its
-    accuracies per (model, domain, seed) where the table is not the series' own (None: the
-    report's per-seed frames)."""
+    accuracies per (model, domain, replicate) where the table is not the series' own (None: the
+    report's per-replicate frames)."""
 
     table: pd.DataFrame
     split: str  # "test" or "val"
@@ -204,12 +204,12 @@ class ClaimsSource:
 
 
 def per_domain(table: pd.DataFrame) -> pd.DataFrame:
-    """A Table 1 of one number per model and domain (the server's) as (model, domain, seed,
-    accuracy) rows, all of one seed: the claims pair them by domain."""
+    """A Table 1 of one number per model and domain (the server's) as (model, domain, replicate,
+    accuracy) rows, all of one replicate: the claims pair them by domain."""
     targets = {column: domain for column, domain in PAPER_COLUMNS.items() if domain != "imagenet12"}
-    rows = [{"model": row["model"], "domain": domain, "seed": 0, "accuracy": float(row[column])}
+    rows = [{"model": row["model"], "domain": domain, "replicate": 0, "accuracy": float(row[column])}
             for _, row in table.iterrows() for column, domain in targets.items()]
-    return pd.DataFrame(rows, columns=["model", "domain", "seed", "accuracy"])
+    return pd.DataFrame(rows, columns=["model", "domain", "replicate", "accuracy"])
 
 
 def claims_source(validation_table: pd.DataFrame, test_table: pd.DataFrame | None = None, *,

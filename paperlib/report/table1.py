@@ -39,8 +39,6 @@ class SeriesResults:
     missing: pd.DataFrame = field(default_factory=pd.DataFrame)  # notebook, part, method, domains, run_id
     front: pd.DataFrame = field(default_factory=pd.DataFrame)  # family, point, size_x (front.front_plan)
     source_strength: pd.DataFrame = field(default_factory=pd.DataFrame)  # source_fraction, domain, method, accuracy
-    source_seed: pd.DataFrame = field(default_factory=pd.DataFrame)  # model, domain, seed: from the second source
-    precision: pd.DataFrame = field(default_factory=pd.DataFrame)  # model, domain, seed, precision: the other precision's twins
 
 
 # frame of SeriesResults -> the (notebook, part)s of notebooks.SERIES it is read from
@@ -55,8 +53,6 @@ PARTS = {
     "classes": [("07_pretraining", "classes")],
     "front": [("05_svd", "front")],
     "source_strength": [("09_source_strength", "source_strength")],
-    "source_seed": [("09_source_strength", "source_seed")],
-    "precision": [("09_source_strength", "precision")],
 }
 
 
@@ -106,41 +102,43 @@ def size_column(width: float, classes: Mapping[str, int]) -> dict[str, float]:
 
 
 def table1_long(results: SeriesResults) -> pd.DataFrame:
-    """Table 1's target accuracies, one row per (model, domain, seed): what the rows' means, their
-    spreads and the claims' paired differences are computed from."""
+    """Table 1's target accuracies, one row per (model, domain, replicate): what the rows' means,
+    their spreads and the claims' paired differences are computed from."""
     frame = pd.concat([results.table1, results.a_posteriori], ignore_index=True)
     if not len(frame):
-        return pd.DataFrame(columns=["model", "domain", "seed", "accuracy"])
+        return pd.DataFrame(columns=["model", "domain", "replicate", "accuracy"])
     return table1_long_of(frame)
 
 
-def table1_by_seed(results: SeriesResults, *, classes: Mapping[str, int], width: float,
-                   profile: str) -> pd.DataFrame:
-    """One row per model and seed: the paper's columns (ImNet: the source network the row starts
-    from, one for every seed), the mean and S, the baseline of S being the same for every seed
-    (`score_baseline` of the rows averaged over seeds)."""
-    source = results.pretrain[results.pretrain["width_factor"].eq(1.0) & results.pretrain["class_fraction"].eq(1.0)]
-    imnet = dict(zip(source["network"], source["accuracy"]))
+def table1_by_replicate(results: SeriesResults, *, classes: Mapping[str, int], width: float,
+                        profile: str) -> pd.DataFrame:
+    """One row per model and replicate: the paper's columns (ImNet: the replicate's source network
+    the row starts from), the mean and S, the baseline of S being the same for every replicate
+    (`score_baseline` of the rows averaged over replicates)."""
+    source = with_replicate(results.pretrain)
+    source = source[source["width_factor"].eq(1.0) & source["class_fraction"].eq(1.0)]
+    imnet = dict(zip(zip(source["network"], source["replicate"]), source["accuracy"]))
     frames = pd.concat([results.table1, results.a_posteriori], ignore_index=True)
     present = set(frames["model"]) if "model" in frames else set()
     order = [r for r in (*TABLE1_ROWS, "Parallel SVD", "Series (a posteriori)") if r in present]
     if not order:
-        return pd.DataFrame(columns=["model", "seed", "params_x", *PAPER_COLUMNS, "mean", "S"])
-    frames = frames.assign(seed=frames["seed"] if "seed" in frames else 0)
+        return pd.DataFrame(columns=["model", "replicate", "params_x", *PAPER_COLUMNS, "mean", "S"])
+    frames = with_replicate(frames)
     sizes = size_column(width, classes)
     rows = []
-    for (model, seed), runs in frames.groupby(["model", "seed"], sort=False):
+    for (model, replicate), runs in frames.groupby(["model", "replicate"], sort=False):
         if model not in order:
             continue
         # keeps a row whose accuracies are all unknown (an unlabelled split)
         wide = accuracy_pivot(runs, order=[model], add_mean=False).iloc[0]
-        row = {"model": model, "seed": seed, "params_x": sizes.get(model)}
+        row = {"model": model, "replicate": replicate, "params_x": sizes.get(model)}
         for column, domain in PAPER_COLUMNS.items():
             row[column] = float(wide[domain]) if domain in wide else float("nan")
-        row["ImNet"] = imnet.get("series" if "Series" in model and "posteriori" not in model else "plain")
+        network = "series" if "Series" in model and "posteriori" not in model else "plain"
+        row["ImNet"] = imnet.get((network, replicate), float("nan"))
         rows.append(row)
     out = pd.DataFrame(rows)
-    out = out.assign(order=out["model"].map(order.index)).sort_values(["order", "seed"]).drop(columns="order")
+    out = out.assign(order=out["model"].map(order.index)).sort_values(["order", "replicate"]).drop(columns="order")
     out["mean"] = out[list(PAPER_COLUMNS)].mean(axis=1)
     baseline = score_baseline(out.groupby("model", sort=False)[list(PAPER_COLUMNS)].mean().reset_index(), profile)
     out["S"] = [_score(row, baseline) for _, row in out.iterrows()]
@@ -149,15 +147,15 @@ def table1_by_seed(results: SeriesResults, *, classes: Mapping[str, int], width:
 
 def table1(results: SeriesResults, *, classes: Mapping[str, int], width: float, profile: str) -> pd.DataFrame:
     """Our Table 1: one row per model, the paper's column names, mean and S (see `score_baseline`),
-    each the mean over the row's seeds, with their standard deviations over the seeds (columns
-    `<column>_sd`; NaN with one seed) and the number of seeds."""
-    by_seed = table1_by_seed(results, classes=classes, width=width, profile=profile)
+    each the mean over the row's replicates, with their standard deviations over the replicates
+    (columns `<column>_sd`; NaN with one replicate) and the number of replicates."""
+    by_replicate = table1_by_replicate(results, classes=classes, width=width, profile=profile)
     values = [*PAPER_COLUMNS, "mean", "S"]
-    groups = by_seed.groupby("model", sort=False)
+    groups = by_replicate.groupby("model", sort=False)
     out = groups[["params_x", *values]].mean().reset_index()
     spread = groups[values].std(ddof=1).add_suffix("_sd").reset_index(drop=True)
     out = pd.concat([out, spread], axis=1)
-    out["seeds"] = groups.size().to_numpy()
+    out["replicates"] = groups.size().to_numpy()
     return out
 
 
@@ -179,7 +177,7 @@ def _score(row: pd.Series, baseline: Mapping[str, float]) -> float:
 
 def table1_beside_paper(ours: pd.DataFrame) -> pd.DataFrame:
     """Every row of the paper's Table 1, with our row under it where we trained one; our rows keep
-    the spread of their mean and S over the seeds (`sd(mean)`, `sd(S)`; the paper reports none)."""
+    the spread of their mean and S over the replicates (`sd(mean)`, `sd(S)`; the paper reports none)."""
     paper = paper_table1()
     columns = ["params_x", *PAPER_COLUMNS, "mean", "S"]
 
@@ -228,9 +226,14 @@ def checkpoint_effect(results: SeriesResults, split: str) -> pd.DataFrame:
     return out.round(2)
 
 
+def with_replicate(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with a replicate column (0 where it has none: one replicate, or the server's table)."""
+    return frame if "replicate" in frame else frame.assign(replicate=0)
+
+
 def table1_long_of(frame: pd.DataFrame) -> pd.DataFrame:
-    """A frame of Table 1 runs (model, domain, seed, accuracy: the source's row dropped), in
+    """A frame of Table 1 runs (model, domain, replicate, accuracy: the source's row dropped), in
     `table1_long`'s form."""
-    frame = frame.assign(seed=frame["seed"] if "seed" in frame else 0)
-    keep = frame[frame["domain"].ne(SOURCE)][["model", "domain", "seed", "accuracy"]]
+    frame = with_replicate(frame)
+    keep = frame[frame["domain"].ne(SOURCE)][["model", "domain", "replicate", "accuracy"]]
     return keep.assign(accuracy=pd.to_numeric(keep["accuracy"], errors="coerce")).reset_index(drop=True)

@@ -28,7 +28,7 @@ from paperlib.model.compress import compress_jointly
 from paperlib.model.lora_budget import rank_for_size
 from paperlib.model.resnet import ResNet26
 from paperlib.model.sizes import multi_domain_size, plain_reference
-from paperlib.series.plans import adapt_config, per_seed, pretrain_config, svd_plan, table1_plan
+from paperlib.series.plans import adapt_config, per_replicate, pretrain_config, svd_plan, table1_plan
 from paperlib.series.study import Study
 from paperlib.train.profiles import profile_classes
 from paperlib.train.spec import TrainConfig
@@ -96,16 +96,15 @@ def front_plan(study: Study, targets: Sequence[str] | None = None) -> list[tuple
     targets = list(targets or study.settings.transfer_domains)
     budgets = front_budgets(study)
     labels = lambda name, family: {"family": family, "point": name, "size_x": budgets[name][0]}  # noqa: E731
-    plan = [({**labels("parallel K = C", "parallel"), "seed": tags["seed"]}, c)
+    plan = [({**labels("parallel K = C", "parallel"), "replicate": tags["replicate"]}, c)
             for tags, c in table1_plan(study, [PARALLEL_ROW], targets)]
     for fraction in SVD_FRACTIONS:
         name = f"SVD K = {SVD_NAMES[fraction]}"
         # the joint SVD is over every target's adapters, as in Table 1; kept here: the front's domains
-        plan += [({**labels(name, "svd"), "seed": tags["seed"]}, c) for tags, c in svd_plan(study, rank=fraction)
+        plan += [({**labels(name, "svd"), "replicate": tags["replicate"]}, c) for tags, c in svd_plan(study, rank=fraction)
                  if c.domains[0] in targets]
-    plain = pretrain_config(study)
     loras = [(name, rank) for name, (_, rank) in budgets.items() if rank is not None]
-    plan += per_seed(study, lambda seed: [(labels(name, "lora"), adapt_config(study, "lora", d, plain, lora_rank=rank,
-                                                                               seed=seed))
-                                          for name, rank in loras for d in targets])
+    plan += per_replicate(study, lambda rs: [(labels(name, "lora"), adapt_config(rs, "lora", d, pretrain_config(rs),
+                                                                                 lora_rank=rank))
+                                             for name, rank in loras for d in targets])
     return plan

@@ -29,12 +29,11 @@ from paperlib.series.params import (
 )
 from paperlib.series.plans import (
     DISTILLED_ROW,
+    Plan,
     class_plan,
-    precision_plan,
     pretrain_config,
     pretraining_plan,
     series_a_posteriori_plan,
-    source_seed_plan,
     source_strength_plan,
     svd_plan,
     table1_plan,
@@ -45,7 +44,6 @@ from paperlib.series.plans import (
 from paperlib.series.study import Study
 from paperlib.train.spec import TrainConfig
 
-Plan = list[tuple[dict, TrainConfig]]
 
 
 def _pretrain(study: Study, p: PretrainParams) -> dict[str, Plan]:
@@ -97,8 +95,7 @@ def _classes(study: Study, p: ClassesParams) -> dict[str, Plan]:
 
 def _source_strength(study: Study, p: SourceStrengthParams) -> dict[str, Plan]:
     return {"source_strength": source_strength_plan(study, targets=p.targets, source_fractions=p.source_fractions,
-                                                       methods=p.methods),
-            "source_seed": source_seed_plan(study), "precision": precision_plan(study)}
+                                                       methods=p.methods)}
 
 
 # notebook -> (its parameters, the trainings it runs by part); 00_data and 08 train nothing.
@@ -147,13 +144,13 @@ def notebook_plans(study: Study, notebook: str, params: Params | None = None) ->
 
 def submission_rows(study: Study) -> dict[str, list[TrainConfig]]:
     """{Table 1 row: the test-phase trainings that predict its ten domains}: the pretrained network
-    (ImageNet; with series adapters for "Series Res. adapt.") and the row's adapted networks of the
-    study's first seed (the server takes one file per row). Empty where the profile's test labels
-    are released (no submission is needed)."""
+    (ImageNet; with series adapters for "Series Res. adapt.") and the row's adapted networks of
+    replicate 0 (the server takes one file per row). Empty where the profile's test labels are
+    released (no submission is needed)."""
     rows: dict[str, dict[str, TrainConfig]] = {}
     for notebook in TABLE1_PARTS:
         for labels, config in notebook_plans(study, notebook).get(TEST_PHASE, []):
-            if labels.get("seed", study.seed) == study.seed:
+            if labels.get("replicate", 0) == 0:
                 rows.setdefault(labels["model"], {})[config.run_id] = config
     return {row: [pretrain_config(study, adapter="series" if row == "Series Res. adapt." else None),
                   *configs.values()] for row, configs in rows.items()}

@@ -1,65 +1,62 @@
 """Notebook parameters: one frozen dataclass per notebook is the single source of its
 `parameters` cell (generated from it by `parameters_cell`) and validates what papermill passes.
 
-A notebook's setup cell records `_setup = set(globals())`; its `parameters` cell (which
-papermill overrides) assigns plain literals; the next cell calls
-`Params.from_globals(globals(), _setup)`, which rejects any name that is not a field (a
-mistyped `papermill -p` is an error here, not papermill's silent warning) and any value of the
-wrong type. Values derived from the parameters are computed after it, never in the cell itself.
+Every class extends `Study` (series.study), whose options (profile, data, replicates, ...) are
+declared there once; a notebook's class adds its own. The `parameters` cell (which papermill
+overrides with a cell of its own after it) assigns plain literals; the next cell calls
+`Params.from_namespace(globals())`, which takes each field's value from the notebook's globals
+and rejects a name that the parameter cells just run assign but is no field (a mistyped
+`papermill -p` is an error here, not papermill's silent warning), and a value of the wrong type.
+Only the parameter cells run just before are read, so the loop "change a parameter, run the cell
+and the next" works at any point of a kernel's life, and a typo is forgotten once mended.
+Values derived from the parameters are computed after it, never in the cell itself.
 To add or change a parameter, edit the dataclass and regenerate the cells
 (`paperlib reproduce --write-parameter-cells`); a test checks that they agree.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
-import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from paperlib.core.strict import matches_type
-from paperlib.series.study import Study
+from paperlib.core.strict import describe_type, matches_type
+from paperlib.series.study import Study, is_option, option_help
 from paperlib.train.spec import check_svd_rank
 
-_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+# The first line of a parameter cell: the notebook's own (`parameters_cell`) and papermill's
+# injected one, whose first line is "# Parameters" too.
+PARAMETERS_MARK = "# Parameters"
 
 
 def param(default: Any, help: str, *, expr: str | None = None) -> Any:
-    """A parameter: its default, the comment its cell line carries, and (rarely) the expression
-    the cell assigns instead of the literal default."""
+    """A notebook's own parameter: its default, the comment its cell line carries, and (rarely)
+    the expression the cell assigns instead of the literal default."""
     return field(default=default, metadata={"help": help, "expr": expr})
 
 
 @dataclass(frozen=True)
-class Params:
-    """What every notebook takes."""
-
-    profile: str = param("mini", "smoke | mini | full (CI sets smoke)",
-                         expr='os.environ.get("PAPERLIB_PROFILE", "mini")')
-    data_root: str | None = param(None, "folder holding decathlon-1.0/; None: the profile's, in the project")
-    results_dir: str | None = param(None, "the results store (None: results/ in the project); stored runs are loaded")
-    device: str = param("auto", "auto | cpu | cuda")
-    seed: int = param(0, "seeds the data and the source networks; the adaptations train with seed, seed + 1, ...")
-    dry_run: bool = param(False, "the profile's settings but a few steps per training (checks a code path)")
-    seeds: int | None = param(None, "seeds of every adaptation; None: the profile's (smoke 2, mini 3, full 1)")
-    cpu_bf16: bool | None = param(None, "bf16 autocast on the CPU; None: the profile's (float32 at every profile)")
-    workers: int | None = param(None, "trainings side by side; None: from the machine's cores, memory and GPUs")
-    runs_per_gpu: int = param(1, "trainings sharing one GPU")
+class Params(Study):
+    """What every notebook takes: the series options (Study's), validated."""
 
     @classmethod
-    def from_globals(cls, namespace: Mapping[str, Any], setup: set[str]):
-        """The parameters the notebook defined after its setup cell, validated."""
-        given = {k: v for k, v in namespace.items()
-                 if k not in setup and not k.startswith("_") and k not in _IPYTHON_NAMES
-                 and not isinstance(v, types.ModuleType)}
-        return cls.from_dict(given)
+    def from_namespace(cls, namespace: Mapping[str, Any]):
+        """The parameters as a notebook's globals hold them, validated; a name assigned by the
+        parameter cells run just before the calling cell (IPython's `In`) that is no parameter
+        is an error."""
+        fields = parameter_names(cls)
+        unknown = sorted(_assigned_by_parameter_cells(namespace.get("In", ())) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {unknown} for {cls.__name__}; valid: {', '.join(fields)}")
+        return cls.from_dict({name: namespace[name] for name in fields if name in namespace})
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]):
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+        fields = parameter_names(cls)
         unknown = sorted(set(values) - set(fields))
         if unknown:
             raise ValueError(f"unknown parameter(s) {unknown} for {cls.__name__}; valid: {', '.join(fields)}")
@@ -69,24 +66,43 @@ class Params:
             if isinstance(value, list):
                 value = tuple(value)
             if not matches_type(value, hints[name]):
-                raise TypeError(f"parameter {name} must be {hints[name]}, got {value!r}".replace("typing.", ""))
+                raise TypeError(f"parameter {name} must be {describe_type(hints[name])}, got {value!r}")
             clean[name] = value
         return cls(**clean)
 
     @property
     def study(self) -> Study:
-        return Study(profile=self.profile, data_root=self.data_root, results_dir=self.results_dir,
-                     device=self.device, seed=self.seed, dry_run=self.dry_run, seeds=self.seeds,
-                     cpu_bf16=self.cpu_bf16, workers=self.workers, runs_per_gpu=self.runs_per_gpu)
+        """The series options alone, as the plans and the report take them."""
+        return Study(**self.options())
+
+
+def parameter_names(cls: type[Params]) -> list[str]:
+    """The fields a notebook's parameters cell sets: the study's options, then the notebook's own."""
+    return [f.name for f in dataclasses.fields(cls) if is_option(f)]
+
+
+def _assigned_by_parameter_cells(history: Sequence[str]) -> set[str]:
+    """The names assigned by the run of parameter cells (`PARAMETERS_MARK`) just before the
+    current cell, the last entry of `history`."""
+    names: set[str] = set()
+    for source in reversed(list(history)[:-1]):
+        if not source.lstrip().startswith(PARAMETERS_MARK):
+            break
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+    return names
 
 
 def parameters_cell(cls: type[Params]) -> str:
-    """The source of the notebook's `parameters` cell, generated from `cls`: one line per field,
-    `name = default  # help`."""
-    lines = []
+    """The source of the notebook's `parameters` cell, generated from `cls`: a first line that
+    marks it, then one line per field, `name = default  # help`."""
+    lines = [f"{PARAMETERS_MARK}: change any, then run this cell and the next"]
     for f in dataclasses.fields(cls):
+        if not is_option(f):
+            continue
         value = f.metadata.get("expr") or _literal(f.default)
-        lines.append(f"{f.name} = {value}  # {f.metadata['help']}" if f.metadata.get("help") else f"{f.name} = {value}")
+        lines.append(f"{f.name} = {value}  # {option_help(f)}")
     return "\n".join(lines)
 
 
@@ -142,6 +158,7 @@ class SVDParams(Params):
     svd_rank_abs: int | None = param(None, "K itself (an int); give svd_rank or svd_rank_abs, not both")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_svd_rank(self.svd_rank, self.svd_rank_abs)  # `-p svd_rank 1` is refused, not read as K = 1
 
     @property
@@ -155,7 +172,7 @@ class TransferParams(Params):
     transfer_domains: tuple[str, ...] | None = param(
         None, "small, medium, large; None: the profile's (ucf101, cifar100, svhn)")
     fractions: tuple[float, ...] | None = param(None, "fractions of the training data; None: the profile's")
-    methods: tuple[str, ...] = param(("finetune", "series", "parallel"), "")
+    methods: tuple[str, ...] = param(("finetune", "series", "parallel"), "the methods compared at each fraction")
 
 
 @dataclass(frozen=True)
@@ -168,7 +185,7 @@ class ClassesParams(Params):
 class SourceStrengthParams(Params):
     targets: tuple[str, ...] | None = param(None, "small, medium, large; None: the profile's (ucf101, cifar100, svhn)")
     source_fractions: tuple[float, ...] = param((0.0625, 0.25, 1.0), "fractions of the source images pretrained on")
-    methods: tuple[str, ...] = param(("finetune", "parallel", "bn"), "")
+    methods: tuple[str, ...] = param(("finetune", "parallel", "bn"), "the methods adapted from each source")
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,11 @@ and figures/fig4_<profile>.*; the mini profile also refreshes the README's resul
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
+import typing
 from pathlib import Path
 
 from paperlib.core.files import write_json
@@ -24,10 +26,10 @@ from paperlib.core.readme_blocks import update_readme
 from paperlib.series.cluster import EXECUTORS, ClusterSettings, submit_series
 from paperlib.series.cost import run_flops, train_set_sizes, training_images
 from paperlib.series.notebooks import NOTEBOOKS, SERIES, series_plan
-from paperlib.series.params import Params, parameters_cell
+from paperlib.series.params import parameters_cell
 from paperlib.series.runs_log import LOG_NAME, TreeMemory, append_entry, count_records, make_entry, series_table
-from paperlib.series.study import Study
-from paperlib.series.workers import describe_slots
+from paperlib.series.study import Study, is_option, option_help
+from paperlib.series.workers import describe_slots, study_slots
 
 CHECKED = "# NBVAL_CHECK_OUTPUT"
 
@@ -39,49 +41,50 @@ def notebook_dir() -> Path:
     return project_root() / "notebooks"
 
 
-def run_series(profile: str, *, data_root: str | None = None, results_dir: str | None = None,
-               runs_dir: str = "runs", device: str = "auto", dry_run: bool = False,
-               only: list[str] | None = None, kernel: str = "python3", progress: bool = True,
-               workers: int | None = None, seeds: int | None = None, cpu_bf16: bool | None = None,
-               runs_per_gpu: int = 1, cluster: ClusterSettings | None = None) -> list[Path]:
-    """Execute the notebooks (all, or `only`) with papermill; returns the executed copies. With
-    `cluster`, their trainings are first submitted as jobs (cluster.py) and the notebooks read
-    what the jobs stored."""
+# The kernel papermill starts listens on this machine's loopback only; its "running over TCP
+# without encryption" warning is about other hosts on a network, so the series starts it quiet.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
+def run_series(study: Study, *, runs_dir: str = "runs", only: list[str] | None = None, kernel: str = "python3",
+               progress: bool = True, cluster: ClusterSettings | None = None) -> list[Path]:
+    """Execute the notebooks (all, or `only`) with papermill, with the study's options as their
+    parameters; returns the executed copies. With `cluster`, their trainings are first submitted
+    as jobs (cluster.py) and the notebooks read what the jobs stored."""
     import papermill  # a second to import: the cluster and plan paths do without it
 
     unknown = sorted(set(only or ()) - set(NOTEBOOKS))
     if unknown:
         raise ValueError(f"unknown notebook(s) {unknown}; valid: {', '.join(NOTEBOOKS)}")
-    tag = f"{profile}-dry-run" if dry_run else profile
-    results_dir = results_dir or (f"{runs_dir}/{tag}/results" if dry_run else None)  # None: the project's results/
+    tag = f"{study.profile}-dry-run" if study.dry_run else study.profile
+    if study.dry_run and study.results_dir is None:  # a dry run never writes into the project's store
+        study = dataclasses.replace(study, results_dir=f"{runs_dir}/{tag}/results")
     out_dir = Path(runs_dir) / tag
     out_dir.mkdir(parents=True, exist_ok=True)
-    params = {"profile": profile, "data_root": data_root, "results_dir": results_dir, "device": device,
-              "dry_run": dry_run, "workers": workers, "seeds": seeds, "cpu_bf16": cpu_bf16, "runs_per_gpu": runs_per_gpu}
-    study = Params.from_dict(params).study
     if cluster is not None:
         submit_series(study, [n for n in NOTEBOOKS if not only or n in only], cluster)
-    placement = describe_slots(study.slots)
+    placement = describe_slots(study_slots(study))
     done = []
     for name in NOTEBOOKS:
         if only and name not in only:
             continue
         started, load_before = time.perf_counter(), os.getloadavg()[0]
-        records_before = count_records(results_dir, profile)
+        records_before = count_records(study.results_dir, study.profile)
         print(f"== {name} ({tag})", flush=True)
         out = out_dir / f"{name}.ipynb"
         with TreeMemory() as memory:
-            papermill.execute_notebook(str(notebook_dir() / f"{name}.ipynb"), str(out), parameters=params,
-                                       kernel_name=kernel, cwd=str(Path.cwd()), progress_bar=progress)
+            papermill.execute_notebook(str(notebook_dir() / f"{name}.ipynb"), str(out), parameters=study.options(),
+                                       kernel_name=kernel, cwd=str(Path.cwd()), progress_bar=progress,
+                                       extra_arguments=KERNEL_ARGUMENTS)
         seconds = time.perf_counter() - started
-        trained = count_records(results_dir, profile) - records_before
+        trained = count_records(study.results_dir, study.profile) - records_before
         append_entry(out_dir, make_entry(name, seconds=seconds, trainings=trained, peak_bytes=memory.peak,
-                                         load_before=load_before, placement=placement, cpu_bf16=study.bf16_on_cpu))
+                                         load_before=load_before, placement=placement, cpu_bf16=study.cpu_bf16))
         print(f"   {name}: {seconds:.0f} s, {trained} trainings, peak {memory.peak / 2**30:.2f} GiB -> {out}",
               flush=True)
         done.append(out)
     readme = project_root() / "README.md"
-    if profile == "mini" and not dry_run and readme.is_file() and SERIES_TIMES_MARKER in readme.read_text():
+    if study.profile == "mini" and not study.dry_run and readme.is_file() and SERIES_TIMES_MARKER in readme.read_text():
         update_readme(readme, "series-times", series_table(out_dir / LOG_NAME, list(NOTEBOOKS)))
     return done
 
@@ -126,11 +129,9 @@ def write_parameter_cells(source_dir: Path | None = None) -> list[Path]:
     return changed
 
 
-def print_plan(profile: str, *, data_root: str | None = None, dry_run: bool = False,
-               export: str | None = None, seeds: int | None = None, cpu_bf16: bool | None = None) -> int:
+def print_plan(study: Study, *, export: str | None = None) -> int:
     """Every training of the series with its cost estimate (images seen and FLOPs); with
     `export`, each training's config as JSON for `[torchrun ...] paperlib train --config FILE`."""
-    study = Study(profile=profile, data_root=data_root, dry_run=dry_run, seeds=seeds, cpu_bf16=cpu_bf16)
     plan = series_plan(study)
     if study.prepared():  # the ids the store will use; unprepared data: the data-free plan's
         plan = [(notebook, labels, study.bind(config)) for notebook, labels, config in plan]
@@ -153,43 +154,54 @@ def print_plan(profile: str, *, data_root: str | None = None, dry_run: bool = Fa
     return 0
 
 
-def _on_off(value: str) -> bool | None:
-    return {"on": True, "off": False, "auto": None}[value]
+def add_study_options(parser: argparse.ArgumentParser) -> None:
+    """The series options (series.study.Study's `option` fields) as command-line options, each
+    with its help and its default: the one declaration the notebooks' parameters also come from."""
+    for f in dataclasses.fields(Study):
+        if not is_option(f):
+            continue
+        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+        helped = f"{option_help(f)} (default: {f.default})"
+        hint = typing.get_type_hints(Study)[f.name]
+        if hint is bool:
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
+                                help=helped)
+            continue
+        number = int in typing.get_args(hint) or hint is int
+        parser.add_argument(flag, dest=f.name, default=f.default, type=int if number else str,
+                            choices=f.metadata.get("choices"), metavar=f.name.upper() if number else None,
+                            help=helped)
+
+
+def study_from_args(args: argparse.Namespace) -> Study:
+    return Study(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Study) if is_option(f)})
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paperlib reproduce", description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="mini", choices=("smoke", "mini", "full"))
-    parser.add_argument("--data-root", default=None, help="folder holding decathlon-1.0/ (default data/<profile>)")
-    parser.add_argument("--results", default=None, help="results store (default results/, runs/<tag>/results for dry runs)")
-    parser.add_argument("--runs", default="runs", help="where executed notebooks go (default runs/)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dry-run", action="store_true", help="the profile's settings, two steps per training")
+    add_study_options(parser)
+    parser.add_argument("--runs", default="runs", help="where executed notebooks go (default: runs/)")
     parser.add_argument("--plan", action="store_true", help="list every training and its cost, run nothing")
-    parser.add_argument("--export-configs", metavar="DIR", help="with --plan: write each training's config JSON")
+    parser.add_argument("--export-configs", metavar="DIR", help="with --plan: write each training's config JSON "
+                        "(default: none)")
     parser.add_argument("--store-checked", metavar="EXECUTED_DIR",
-                        help="maintainers: strip notebooks/, keeping the checked cells' outputs from EXECUTED_DIR")
+                        help="maintainers: strip notebooks/, keeping the checked cells' outputs from EXECUTED_DIR "
+                             "(default: none)")
     parser.add_argument("--write-parameter-cells", action="store_true",
                         help="maintainers: regenerate the notebooks' parameters cells from paperlib/series/params.py")
-    parser.add_argument("--seeds", type=int, default=None,
-                        help="seeds of every adaptation (default: the profile's: smoke 2, mini 3, full 1)")
-    parser.add_argument("--cpu-bf16", choices=("auto", "on", "off"), default="auto",
-                        help="bf16 autocast on the CPU, part of each run's spec (auto: the profile's, float32 at every profile)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="trainings side by side (default: from the machine's cores, memory and GPUs); never "
-                             "changes which runs are trained")
-    parser.add_argument("--runs-per-gpu", type=int, default=1, help="trainings sharing one GPU (default 1)")
-    parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help=f"a subset of: {', '.join(NOTEBOOKS)}")
+    parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help=f"a subset of: {', '.join(NOTEBOOKS)} "
+                        "(default: all)")
     jobs = parser.add_argument_group("cluster jobs (submitit)")
     jobs.add_argument("--executor", choices=EXECUTORS, default="local",
                       help="local: train inside the notebooks; slurm: submit the missing trainings as job arrays "
-                           "first; processes: the same jobs as processes on this machine")
-    jobs.add_argument("--partition", default=None, help="SLURM partition")
-    jobs.add_argument("--gpus-per-node", type=int, default=1, help="GPUs per job (default 1)")
-    jobs.add_argument("--cpus-per-task", type=int, default=None, help="CPU cores per job")
-    jobs.add_argument("--mem-gb", type=int, default=None, help="memory per job")
-    jobs.add_argument("--timeout-min", type=int, default=24 * 60, help="a job's wall-time limit (default 24 h)")
-    jobs.add_argument("--jobs-folder", default="runs/submitit", help="submitit's files and logs (a shared folder)")
+                           "first; processes: the same jobs as processes on this machine (default: local)")
+    jobs.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's)")
+    jobs.add_argument("--gpus-per-node", type=int, default=1, help="GPUs per job (default: 1)")
+    jobs.add_argument("--cpus-per-task", type=int, default=None, help="CPU cores per job (default: the cluster's)")
+    jobs.add_argument("--mem-gb", type=int, default=None, help="memory per job (default: the cluster's)")
+    jobs.add_argument("--timeout-min", type=int, default=24 * 60, help="a job's wall-time limit (default: 1440)")
+    jobs.add_argument("--jobs-folder", default="runs/submitit",
+                      help="submitit's files and logs, a shared folder (default: runs/submitit)")
     args = parser.parse_args(argv)
     if args.write_parameter_cells:
         for path in write_parameter_cells():
@@ -199,17 +211,18 @@ def main(argv: list[str] | None = None) -> int:
         for path in store_checked_outputs(args.store_checked):
             print(path)
         return 0
+    study = study_from_args(args)
     if args.plan:
-        return print_plan(args.profile, data_root=args.data_root, dry_run=args.dry_run, export=args.export_configs,
-                          seeds=args.seeds, cpu_bf16=_on_off(args.cpu_bf16))
+        return print_plan(study, export=args.export_configs)
     cluster = None if args.executor == "local" else ClusterSettings(
         executor=args.executor, folder=args.jobs_folder, partition=args.partition, gpus_per_node=args.gpus_per_node,
         cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, timeout_min=args.timeout_min)
     try:
-        run_series(args.profile, data_root=args.data_root, results_dir=args.results, runs_dir=args.runs,
-                   device=args.device, dry_run=args.dry_run, only=args.only, progress=sys.stderr.isatty(),
-                   workers=args.workers, seeds=args.seeds, cpu_bf16=_on_off(args.cpu_bf16),
-                   runs_per_gpu=args.runs_per_gpu, cluster=cluster)
+        run_series(study, runs_dir=args.runs, only=args.only, progress=sys.stderr.isatty(), cluster=cluster)
+    except KeyboardInterrupt:
+        print("\npaperlib reproduce: interrupted; the store keeps every finished training and a killed one "
+              "resumes from its last epoch: run the same command again to go on", file=sys.stderr)
+        return 130
     except Exception as err:  # papermill's PapermillExecutionError names the failing cell
         print(f"paperlib reproduce: {type(err).__name__}: {err}", file=sys.stderr)
         return 1

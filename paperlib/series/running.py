@@ -11,7 +11,7 @@ import pandas as pd
 
 from paperlib.data.domains import SOURCE
 from paperlib.series.study import Study, prepare_data
-from paperlib.series.workers import side_by_side, train_side_by_side
+from paperlib.series.workers import side_by_side, study_slots, train_side_by_side
 from paperlib.train.identity import is_prepared
 from paperlib.train.run import run_or_load
 from paperlib.train.spec import TrainConfig
@@ -45,7 +45,7 @@ def _train_side_by_side(study: Study, configs: list[tuple[dict, TrainConfig]],
                         progress: Callable[[str], None] | None) -> None:
     """Where the study's slots hold more than one training at once: train the runs the store
     lacks in worker processes first (series.workers), so that `run_all`'s loop only loads them."""
-    slots = study.slots
+    slots = study_slots(study)
     if side_by_side(slots) <= 1:
         return
 

@@ -1,87 +1,113 @@
-"""Where and how the experiment series runs (`Study`): its profile, data, results store and
-device, and the data's preparation."""
+"""Where and how the experiment series runs (`Study`): its profile, data, results store, device
+and replicates, and the data's preparation.
+
+`Study`'s fields marked `option(...)` are the series' options, declared once: the notebooks'
+parameters (series.params, whose classes extend Study), their `parameters` cells, and
+`paperlib reproduce`'s command-line options (series.options) are all generated from them.
+Adding an option is adding a field here.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from paperlib.core.errors import DataError
-from paperlib.core.machine import cpu_bf16
 from paperlib.core.paths import project_root
 from paperlib.data import generate_mini, load_split, prepare
 from paperlib.data.domains import DOMAINS
-from paperlib.series.workers import Slot, plan_slots
 from paperlib.train.identity import bind_data, is_prepared
-from paperlib.train.profiles import Profile, get_profile
+from paperlib.train.profiles import PROFILES, Profile, get_profile
 from paperlib.train.runtime import Runtime
 from paperlib.train.spec import TrainConfig
 from paperlib.train.store import ResultStore
 
 
+def option(default: Any, help: str, *, flag: str | None = None, expr: str | None = None,
+           choices: Sequence[str] | None = None, profile_field: str | None = None) -> Any:
+    """A series option: its default, its help (the parameters cell's comment and the command's
+    help), the command-line flag when it is not `--name-with-dashes`, the expression the cell
+    assigns instead of the literal default, the values it takes, and the Profile field that gives
+    it where it is None (its per-profile defaults are then written in the help from the table)."""
+    return field(default=default, metadata={"help": help, "flag": flag, "expr": expr, "choices": choices,
+                                            "profile_field": profile_field})
+
+
+def is_option(f: dataclasses.Field) -> bool:
+    return "help" in f.metadata
+
+
+def option_help(f: dataclasses.Field) -> str:
+    """The option's help with its per-profile defaults, read from the profile table."""
+    name = f.metadata.get("profile_field")
+    if not name:
+        return f.metadata["help"]
+    values = ", ".join(f"{p} {getattr(get_profile(p), name)}" for p in PROFILES)
+    return f"{f.metadata['help']}; None: the profile's ({values})"
+
+
 @dataclass(frozen=True)
 class Study:
     """Where and how the series runs: a profile (profiles.Profile), the data, the results store,
-    the device. Relative defaults are resolved against the project root (the checkout holding
-    notebooks/), so a notebook finds them from any working directory."""
+    the device, the replicates. Relative defaults are resolved against the project root (the
+    checkout holding notebooks/), so a notebook finds them from any working directory.
 
-    profile: str = "mini"
-    data_root: str | None = None  # holds decathlon-1.0/; None: the profile's (see `root`)
-    results_dir: str | None = None  # the results store; None: results/ in the project
-    device: str = "auto"
-    seed: int = 0
-    dry_run: bool = False
-    seeds: int | None = None  # seeds of every adaptation; None: the profile's (Profile.seeds)
-    cpu_bf16: bool | None = None  # bf16 autocast on the CPU; None: the profile's rule on this machine
-    workers: int | None = None  # trainings side by side; None: from the machine (workers.plan_slots)
-    runs_per_gpu: int = 1  # trainings sharing one GPU
+    A replicate is the whole pipeline once more with its own seed: replicate r pretrains every
+    source network and trains every adaptation from its own sources with seed `seed + r`, on the
+    same data (the data tree and the class and image subsets stay those of `seed`). Replicate 0
+    is the study's seed itself, so its runs keep their ids whatever the number of replicates."""
+
+    profile: str = option("mini", "smoke | mini | full (CI sets smoke)", choices=PROFILES,
+                          expr='os.environ.get("PAPERLIB_PROFILE", "mini")')
+    data_root: str | None = option(None, "folder holding decathlon-1.0/; None: the profile's, in the project")
+    results_dir: str | None = option(None, "the results store, whose runs are loaded; None: results/ in the project",
+                                     flag="--results")
+    device: str = option("auto", "auto | cpu | cuda | cuda:N")
+    seed: int = option(0, "seeds the data and replicate 0; replicate r trains with seed + r")
+    dry_run: bool = option(False, "the profile's settings but a few steps per training (checks a code path)")
+    replicates: int | None = option(None, "copies of the whole pipeline, each with its own seed",
+                                    profile_field="replicates")
+    cpu_bf16: bool = option(False, "bf16 autocast on the CPU (part of each run's spec); False: float32")
+    workers: int | None = option(None, "trainings side by side; None: from the machine's cores, memory and GPUs")
+    runs_per_gpu: int = option(1, "trainings sharing one GPU")
+    # not options: which of the pipeline's copies, and which phase, a plan is built for
+    replicate: int = 0
     phase: str = "test"  # "validation": trained on train, reported on val (profiles.Profile.phase)
 
     def __post_init__(self) -> None:
         get_profile(self.profile).phase(self.phase)  # validates the names
-        if self.workers is not None and self.workers < 1:
-            raise ValueError(f"workers must be at least 1, got {self.workers}")
-        if self.seeds is not None and self.seeds < 1:
-            raise ValueError(f"seeds must be at least 1, got {self.seeds}")
-        if self.runs_per_gpu < 1:
-            raise ValueError(f"runs_per_gpu must be at least 1, got {self.runs_per_gpu}")
+        for name in ("workers", "replicates", "runs_per_gpu"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"{name} must be at least 1, got {value!r}")
+        if not 0 <= self.replicate < self.replicate_count:
+            raise ValueError(f"replicate must be in 0..{self.replicate_count - 1}, got {self.replicate}")
 
     @property
-    def adaptation_seeds(self) -> tuple[int, ...]:
-        """The seeds every adaptation trains with: the study's seed and the next ones, as many as
-        `seeds` (the profile's by default). The source networks keep the study's seed."""
-        n = self.seeds if self.seeds is not None else self.settings.seeds
-        return tuple(range(self.seed, self.seed + n))
+    def replicate_count(self) -> int:
+        return self.replicates if self.replicates is not None else self.settings.replicates
+
+    def replicate_studies(self) -> tuple[Study, ...]:
+        """The study once per replicate (`replicate` 0, 1, ...): what every plan is built from."""
+        return tuple(dataclasses.replace(self, replicate=r) for r in range(self.replicate_count))
 
     @property
-    def bf16_on_cpu(self) -> bool:
-        """Whether the series' runs train under bf16 autocast on the CPU (a part of their spec:
-        TrainConfig.cpu_bf16): `cpu_bf16` if given, else where the CPU computes bf16 natively
-        and the profile says so (Profile.cpu_bf16: no profile does, for the reason given there)."""
-        if self.cpu_bf16 is not None:
-            return self.cpu_bf16
-        return self.settings.cpu_bf16 and cpu_bf16().native
-
-    @property
-    def bf16_twins(self) -> bool:
-        """Whether notebook 09 trains twins of rows in the other precision (Profile.bf16_twins),
-        which needs a CPU that computes bf16 natively: emulated bf16 is slower than float32 and is
-        not what a default would use."""
-        return self.settings.bf16_twins and cpu_bf16().native
-
-    @property
-    def slots(self) -> tuple[Slot, ...]:
-        """Where `run_all` trains side by side on this machine (`workers.plan_slots`; runtime, not
-        spec: never in a run id)."""
-        return plan_slots(self.settings, self.device, workers=self.workers, runs_per_gpu=self.runs_per_gpu)
+    def run_seed(self) -> int:
+        """The seed of this replicate's runs (its sources' and its adaptations')."""
+        return self.seed + self.replicate
 
     @property
     def settings(self) -> Profile:
         return get_profile(self.profile, dry_run=self.dry_run).phase(self.phase)
+
+    def options(self) -> dict[str, Any]:
+        """The series options as the notebooks' parameters take them (papermill's `parameters`)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(Study) if is_option(f)}
 
     def in_phase(self, phase: str) -> Study:
         """This study with its trainings in `phase` (profiles.Profile.phase)."""

@@ -41,6 +41,7 @@ import torch
 
 from paperlib.core.machine import available_memory, cuda_devices, usable_cores
 from paperlib.series.cost import estimated_flops
+from paperlib.series.study import Study
 from paperlib.train.profiles import Profile
 from paperlib.train.run import run_or_load
 from paperlib.train.runtime import Runtime
@@ -102,6 +103,12 @@ def plan_slots(settings: Profile, device: str, *, workers: int | None = None, ru
         else:
             workers = 1
     return (Slot("cpu", workers, max(1, cores // workers)),)
+
+
+def study_slots(study: Study) -> tuple[Slot, ...]:
+    """Where `running.run_all` trains the study's runs side by side on this machine (runtime, not
+    spec: never in a run id)."""
+    return plan_slots(study.settings, study.device, workers=study.workers, runs_per_gpu=study.runs_per_gpu)
 
 
 def describe_slots(slots: tuple[Slot, ...]) -> str:

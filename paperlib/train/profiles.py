@@ -41,17 +41,8 @@ class Profile:
     # server scores it). The tables then show a validation phase (trained on train, evaluated on
     # val) and the Table 1 rows are also trained on train+val to write the server's submissions.
     test_labels: bool = True
-    # every adaptation a table, figure or claim uses trains once per seed (the verdicts' noise)
-    seeds: int = 1
-    # bf16 autocast on CPUs with native bf16 (core.machine.cpu_bf16): the rule is to turn it on
-    # where it was measured faster at this profile's setting AND its accuracy effect inside the
-    # seed noise (runtime.py). No profile meets both: mini is faster (about 0.87x a step on an
-    # AMD EPYC) but its twins (`bf16_twins`) moved the Finetuning and Parallel rows by +0.83 and
-    # +1.09 points, both 90% intervals above zero (3 seeds: benchmarks/mini_seed_rows.py).
-    cpu_bf16: bool = False
-    # notebook 09 trains Table 1's Finetuning and Parallel rows once more in the other precision
-    # where the CPU has native bf16 (series.plans.precision_plan): the measurement the rule needs
-    bf16_twins: bool = False
+    # independent replicates of the whole pipeline (series.study.Study): the unit of every verdict
+    replicates: int = 1
 
     @property
     def table_split(self) -> str:
@@ -105,7 +96,7 @@ def _profile_table() -> dict[str, Profile]:
         "smoke": Profile("smoke", image_size=40, crop=32, width=0.125, batch_size=16, pretrain_epochs=2,
                          adapt_epochs=1, width_factors=(0.5, 1.0), class_fractions=(0.5, 1.0),
                          transfer_fractions=(0.5, 1.0), few_fraction=0.25, mini_scale=0.2,
-                         data_root="data/smoke", limit_batches=3, seeds=2, **figure4),
+                         data_root="data/smoke", limit_batches=3, replicates=2, **figure4),
         # the MiniDecathlon on a 2-core laptop. pretrain_epochs: 8 epochs of the 51,200-image
         # source (12,800 steps), chosen for convergence from two measured runs, before the series
         # was run with it. At 4 epochs the main network's validation accuracy per epoch was 67.3, 79.2, 88.1 (lr 0.1), 92.3 (lr 0.001):
@@ -121,7 +112,7 @@ def _profile_table() -> dict[str, Profile]:
         "mini": Profile("mini", image_size=40, crop=32, width=0.25, batch_size=32, pretrain_epochs=8,
                         adapt_epochs=12, width_factors=(0.5, 1.0, 2.0), class_fractions=(0.25, 0.5, 1.0),
                         transfer_fractions=(0.1, 0.25, 0.5, 1.0), few_fraction=0.25, mini_scale=1.0,
-                        data_root="data/mini", seeds=3, bf16_twins=True, **figure4),
+                        data_root="data/mini", replicates=3, **figure4),
         # the paper: Visual Decathlon at 72 pixels, ResNet-26, the authors' schedule
         "full": Profile("full", image_size=72, crop=64, width=1.0, batch_size=128, pretrain_epochs=120,
                         adapt_epochs=120, train_split="trainval", eval_splits=("test",), report_split="test",

@@ -29,13 +29,10 @@ class Runtime:
     bf16 run and a float32 run are two runs), not the runtime's. Measured on an AMD EPYC with
     AVX512-BF16 (2 cores, channels-last, fused parallel adapters; `paperlib bench` variants
     `bf16`, `threads1+channels_last+bf16`, benchmarks/README.md), a bf16 step over a float32 one:
-    smoke 0.99 to 1.08 (no gain), mini 0.85 to 0.88 at one thread, full 0.53. The series
-    (`series.study.Study.bf16_on_cpu`) turns it on where the profile says (Profile.cpu_bf16) and
-    the CPU has native bf16 (`core.machine.cpu_bf16`; without it oneDNN emulates bf16, slower
-    than float32). No profile does: a default must also keep the accuracy inside the seed noise,
-    which notebook 09's twins in the other precision measure at mini, paired by seed
-    (Profile.bf16_twins), and at mini they found it outside (Profile.cpu_bf16's comment); full
-    runs on GPUs, where `amp` is its bf16.
+    smoke 0.99 to 1.08 (no gain), mini 0.85 to 0.88 at one thread, full 0.53. The series trains
+    float32 unless asked (`series.study.Study.cpu_bf16`): whether bf16 keeps the accuracy within an
+    equivalence margin is a benchmark (benchmarks/mini_bf16.py), not a default; full runs on GPUs,
+    where `amp` is its bf16.
 
     CPU compile, decided from `paperlib bench` and an ad hoc check (benchmarks/README.md):
     `compile` stays False on the CPU for every profile. On a quiet machine, one thread, the mini

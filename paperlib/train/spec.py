@@ -67,9 +67,28 @@ def paper_adapter_weight_decay() -> dict[str, float]:
     }
 
 
-# a field added after runs were stored -> its value for those runs, left out of the stable JSON
-_ABSENT_BEFORE = {"lora_rank": None, "data_seed": None, "cpu_bf16": False, "distill_weight": None,
-                  "distill_temperature": None}
+# The run identity rule: which fields enter a run's hash (`TrainConfig.to_json`, `run_id`), decided
+# for each field when it is added, so that a new field never changes the ids of the runs stored
+# before it (tests/test_run_identity.py fails on a field that is in neither table).
+# - ALWAYS_HASHED: the fields the first stored runs had; their values are always in the hash.
+# - ABSENT_BEFORE: each field added since -> the value every run had before the field existed;
+#   while a run has that value, the field is left out of its hash, so the old runs keep their ids.
+#   A new field goes here, with the value that reproduces what the code did without it.
+ALWAYS_HASHED = frozenset({
+    "method", "domains", "profile", "data", "width", "adapter", "placement", "dropout", "adapter_init", "epochs",
+    "batch_size", "lr", "momentum", "milestones", "lr_decay", "schedule_epochs", "schedule_start", "weight_decay",
+    "shared_weight_decay", "norm_head_decay", "adapter_weight_decay", "crop", "train_split", "eval_splits",
+    "train_fraction", "class_fraction", "pretrained", "source_domain", "svd_rank", "svd_rank_abs", "svd_domains",
+    "seed", "amp", "channels_last", "sync_bn", "train_limit_batches", "eval_limit_batches", "eval_batch_size"})
+ABSENT_BEFORE = {"lora_rank": None, "data_seed": None, "cpu_bf16": False, "distill_weight": None,
+                 "distill_temperature": None}
+
+
+def undecided_fields(names: set[str]) -> tuple[set[str], set[str]]:
+    """(fields in `names` that the identity rule does not place, rule entries that are no field):
+    both empty when every field of a spec has its decision."""
+    decided = ALWAYS_HASHED | set(ABSENT_BEFORE)
+    return names - decided, decided - names
 
 
 @dataclass(frozen=True)
@@ -243,9 +262,7 @@ class TrainConfig:
     def to_json(self) -> str:
         """Stable JSON: sorted keys, no whitespace; the same config always gives the same bytes."""
         values = dataclasses.asdict(self)
-        # fields at the value they had before the field existed are left out: the runs that do
-        # not use them keep their ids
-        for key, before in _ABSENT_BEFORE.items():
+        for key, before in ABSENT_BEFORE.items():  # the run identity rule, above
             if values[key] == before:
                 del values[key]
         return json.dumps(values, sort_keys=True, separators=(",", ":"))

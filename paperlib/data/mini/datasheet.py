@@ -38,15 +38,16 @@ def write_scratch_baseline(readme: str | Path, accuracy: dict[str, float], *, sc
 
 
 def seeds_sentence(seeds: dict[str, tuple[int, ...]]) -> str:
-    """The sheet's seeds block: profile -> the seeds its adaptations train with."""
-    return "; ".join(f"{name}: {len(s)} seed{'s' if len(s) > 1 else ''} ({', '.join(map(str, s))})"
-                     for name, s in seeds.items()) + "; the source networks: seed 0, one each.\n"
+    """The sheet's replicates block: profile -> the seeds of its replicates."""
+    return "; ".join(f"{name}: {len(s)} replicate{'s' if len(s) > 1 else ''} (seed{'s' if len(s) > 1 else ''} "
+                     f"{', '.join(map(str, s))})" for name, s in seeds.items()) + \
+        "; each pretrains its own source networks.\n"
 
 
 def write_data_sheet(readme: str | Path, *, scale: float, scales: dict[str, float],
                      seeds: dict[str, tuple[int, ...]]) -> Path:
     """Refresh the generated blocks of the data sheet for a tree generated at `scale`; `seeds`:
-    profile -> the seeds of its adaptations."""
+    profile -> the seeds of its replicates."""
     counts = resolve_counts(scale)
     update_readme(readme, "tree-summary", tree_summary(counts))
     update_readme(readme, "source-sheet", source_sheet(counts))
