@@ -72,12 +72,14 @@ def _run_or_load(config: TrainConfig, store: ResultStore, runtime: Runtime, *, l
 
 def split_config(values: dict) -> tuple[TrainConfig, Runtime]:
     """A JSON object of TrainConfig fields (and, optionally, Runtime fields) as (spec, runtime).
-    With a "profile" key the profile's defaults (profiles.Profile) fill the rest of both."""
+    With a "profile" key the profile's defaults (profiles.Profile) fill the rest of both. The
+    runtime's default data is the profile's under the project root, for a generated MiniDecathlon
+    the generation of the spec's data seed (`TrainConfig.subset_seed`), as in the series."""
     runtime_keys = {f.name for f in dataclasses.fields(Runtime)}
     profile = values.pop("profile", "full")
-    runtime = Runtime.for_profile(profile, seed=values.get("seed", 0),
-                                  **{k: values.pop(k) for k in list(values) if k in runtime_keys})
-    return TrainConfig.for_profile(profile, **values), runtime
+    runtime_fields = {k: values.pop(k) for k in list(values) if k in runtime_keys}
+    config = TrainConfig.for_profile(profile, **values)
+    return config, Runtime.for_profile(profile, seed=config.subset_seed, **runtime_fields)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, TypeError) as err:
         print(f"paperlib train: {err}", file=sys.stderr)
         return 2
+    print(f"paperlib train: the data at {runtime.data_dir}", file=sys.stderr)
     record = run_or_load(config, args.results, runtime, overwrite=args.overwrite, keep_checkpoint=args.keep_checkpoint)
     print(json.dumps({"run_id": record["run_id"], "metrics": record["metrics"],
                       "wall_time_s": record["wall_time_s"]}, indent=1))
