@@ -22,9 +22,10 @@ COMMANDS = {
 
 
 def _usage() -> str:
-    lines = ["usage: paperlib [--version] COMMAND [ARGS...]", "", "commands:"]
+    lines = ["usage: paperlib [-h] [--version] COMMAND [ARGS...]", "", "commands:"]
     width = max(map(len, COMMANDS)) + 2
     lines += [f"  {name:<{width}} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "paperlib COMMAND --help: the command's options, each with its default."]
     return "\n".join(lines)
 
 
@@ -50,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv:  # no command: the usage on stderr and a usage error's status, as argparse does
+        print(_usage(), file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help"):
         print(_usage())
         return 0
     if argv[0] in ("-V", "--version"):

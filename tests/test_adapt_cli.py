@@ -157,6 +157,21 @@ def test_predict_reports_an_unreadable_image_and_goes_on(tmp_path, base, capsys)
     assert code == 1 and len(text.strip().splitlines()) == 1 and str(bad) in err and "Traceback" not in err
 
 
+def test_predict_names_every_missing_file(tmp_path, base, capsys):
+    image = tmp_path / "x.png"
+    Image.new("RGB", (16, 16)).save(image)
+    nowhere, gone = tmp_path / "nonexistent.safetensors", tmp_path / "gone.safetensors"
+    code, out, err = run(capsys, "predict", "--base", str(nowhere), str(image))  # no --adapter either
+    one_line_refusal(code, err, f"no base file {nowhere}")
+    assert "no --adapter given" in err and out == ""
+    code, _, err = run(capsys, "predict", "--base", str(nowhere), "--adapter", str(gone), str(image))
+    one_line_refusal(code, err, f"no base file {nowhere}; no adapter file {gone}")
+    code, _, err = run(capsys, "predict", "--base", str(base), "--adapter", str(gone), "--adapter", str(nowhere),
+                       str(image))
+    one_line_refusal(code, err, f"no adapter file {gone}; no adapter file {nowhere}")
+    assert "base file" not in err
+
+
 @pytest.mark.parametrize("damage", ["truncate", "other_base", "not_adapter"])
 def test_predict_refuses_bad_adapter_files_in_one_line(tmp_path, base, capsys, damage):
     model, _ = load_base(base, adapter="parallel")
@@ -198,14 +213,24 @@ def test_adapt_refusals_write_nothing(tmp_path, base, capsys):
 # ---------------------------------------------------------------- export-base
 
 
-def test_export_base_from_the_results_store(tmp_path, capsys):
+def test_export_base_from_the_results_store(tmp_path, capsys, monkeypatch):
     # data of its own (never prepared): the checkout's data/smoke, if prepared, would bind the spec
     study = Study(profile="smoke", results_dir=str(tmp_path / "results"), data_root=str(tmp_path / "data"))
     config = pretrain_config(study)
     out = tmp_path / "base.safetensors"
     where = ("--profile", "smoke", "--results", study.results_dir, "--data-root", study.data_root)
+    # the refusal tells a missing data tree, unprepared data and a missing network apart
     code, _, err = run(capsys, "export-base", *where, "--out", str(out))
+    one_line_refusal(code, err, f"no data tree at {study.root}: pass --data-root as given to the series")
+    (study.root / "decathlon-1.0").mkdir(parents=True)
+    code, _, err = run(capsys, "export-base", *where, "--out", str(out))
+    one_line_refusal(code, err, f"the data tree at {study.root} is not prepared")
+    with monkeypatch.context() as m:  # as if prepared, the network not trained
+        m.setattr(Study, "prepared", lambda self: True)
+        m.setattr(Study, "bind", lambda self, c: c)
+        code, _, err = run(capsys, "export-base", *where, "--out", str(out))
     one_line_refusal(code, err, study.store.weights_path(config))
+    assert "no pretrained network of profile 'smoke'" in err and "train it first" in err
     assert not out.exists()
 
     model = ResNet26.build([("imagenet12", 10)], width=config.width)

@@ -6,8 +6,9 @@ import json
 import pytest
 
 from paperlib.core.errors import DataError
-from paperlib.data import DOMAINS, check, generate_mini, load_split, plot_mini_samples, prepare
-from paperlib.data.mini.generate import MiniCounts, default_counts
+from paperlib.data import DOMAINS, check, load_split, plot_mini_samples, prepare
+from paperlib.data.mini.counts import MiniCounts, default_counts
+from paperlib.data.mini.generate import generate_mini
 
 
 def _small_counts():

@@ -9,7 +9,7 @@ import pytest
 
 from paperlib.data.facts import decathlon_counts
 from paperlib.data.mini.canvas import load_font
-from paperlib.data.mini.generate import default_counts, resolve_counts
+from paperlib.data.mini.counts import default_counts, resolve_counts
 from paperlib.data.mini.glyphs import _cmap, _shape_key, omniglot_characters
 from paperlib.data.mini.source import (
     FAMILIES,

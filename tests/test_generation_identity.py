@@ -7,8 +7,8 @@ import json
 import pytest
 
 from paperlib.core.errors import DataError
-from paperlib.data import generate_mini
-from paperlib.data.mini.generate import MiniCounts, generation_id, read_generation
+from paperlib.data.mini.counts import MiniCounts, generation_id
+from paperlib.data.mini.generate import generate_mini, read_generation
 
 DOMAINS = ("svhn", "dtd")
 COUNTS = {d: MiniCounts(3, 2, 1, 1) for d in DOMAINS}

@@ -6,7 +6,7 @@ import torch
 from peft.tuners.lora import LoraLayer
 
 from paperlib.data.facts import decathlon_counts
-from paperlib.data.mini.generate import default_counts
+from paperlib.data.mini.counts import default_counts
 from paperlib.model.lora import apply_lora, lora_layers, merge_lora, parallel_matched_rank, unmerge_lora
 from paperlib.model.lora_budget import lora_size_per_domain, lora_targets, rank_for_size
 from paperlib.model.resnet import ResNet26

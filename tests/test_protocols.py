@@ -8,7 +8,7 @@ import torch
 from conftest import random_loader
 
 from paperlib.data.domains import TARGETS
-from paperlib.data.mini.generate import resolve_counts
+from paperlib.data.mini.counts import resolve_counts
 from paperlib.model.compress import compress_jointly
 from paperlib.model.resnet import ResNet26
 from paperlib.model.roles import parameter_roles, set_trainable

@@ -11,8 +11,10 @@ import torch
 from conftest import random_loader
 
 from paperlib.core.files import load_weights
+from paperlib.core.paths import project_root
 from paperlib.model.weights import load_model
 from paperlib.train import run as run_module
+from paperlib.train.profiles import get_profile
 from paperlib.train.run import main, run_or_load
 from paperlib.train.runtime import Runtime
 from paperlib.train.spec import TrainConfig
@@ -112,6 +114,24 @@ def test_load_records_is_one_frame(stored):
     assert frame[frame.run_id == pre.run_id].acc_test.isna().all()  # not evaluated on test
     assert store.records("smoke").shape == frame.shape
     assert load_records(store.root / "nothing").empty
+
+
+def test_cli_finds_the_data_of_the_data_seed_under_the_project_root(tmp_path, monkeypatch, capsys):
+    """An exported config of seed 1 and data seed 0 reads the generation of seed 0, the series'
+    data, under the project root whatever the working directory, and says where."""
+    runtimes = []
+    monkeypatch.setattr(run_module, "run_or_load", lambda config, store, runtime, **kw: runtimes.append(runtime) or
+                        {"run_id": config.run_id, "metrics": {}, "wall_time_s": 0.0})
+    monkeypatch.chdir(tmp_path)  # not the project
+    cfg = tmp_path / "cfg.json"
+    mini = get_profile("mini")
+    for seeds, data_seed in (({"seed": 1, "data_seed": 0}, 0), ({"seed": 1}, 1), ({"seed": 2, "data_seed": 1}, 1)):
+        cfg.write_text(json.dumps({"profile": "mini", "method": "bn", "domains": ["dtd"], **seeds}))
+        assert main(["--config", str(cfg), "--results", str(tmp_path / "r")]) == 0
+        expected = project_root() / mini.data_folder(data_seed) / mini.cache_name
+        assert runtimes.pop() == Runtime(data_dir=str(expected))
+        assert f"the data at {expected}" in capsys.readouterr().err
+    assert mini.data_folder(0) != mini.data_folder(1)  # the two seeds' generations differ
 
 
 def test_cli_runs_a_config_file_and_rejects_bad_ones(tmp_path, monkeypatch, capsys):

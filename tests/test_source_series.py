@@ -80,7 +80,7 @@ def test_notebook_09_runs_before_the_report_reads_it():
 
 @pytest.mark.parametrize("profile", ["smoke", "mini"])
 def test_source_images_follow_the_stratified_subset(profile):
-    from paperlib.data.mini.generate import resolve_counts
+    from paperlib.data.mini.counts import resolve_counts
 
     study = Study(profile=profile)
     counts = resolve_counts(study.settings.mini_scale)["imagenet12"]

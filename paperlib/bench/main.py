@@ -269,28 +269,39 @@ def _cpu_name() -> str:
 # ---------------------------------------------------------------- command line
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
+    """The options of `paperlib bench`, each with its default."""
     p = argparse.ArgumentParser(prog="paperlib bench", description=__doc__.splitlines()[0])
-    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="(default: cuda when available, else cpu)")
     p.add_argument("--profile", choices=("smoke", "mini", "full"), action="append",
                    help="setting(s) to measure, repeatable (default: mini and full; --quick: smoke)")
     p.add_argument("--repeats", type=int, default=None,
                    help="timed repeats per figure (default: 5 on CPU, 10 on CUDA; --quick 2)")
     p.add_argument("--warmup", type=int, default=None,
                    help="untimed calls first (default: 2 on CPU, 3 on CUDA; --quick 1)")
-    p.add_argument("--batch", type=int, default=None, help=f"batch of every figure (default per device: {BATCH})")
-    p.add_argument("--workers", type=int, default=None, help="reference DataLoader workers (default: CPUs, max 8)")
+    per_device = "; ".join(f"{device} " + ", ".join(f"{setting} {n}" for setting, n in batches.items())
+                           for device, batches in BATCH.items())
+    p.add_argument("--batch", type=int, default=None, help=f"batch of every figure (default: per device, {per_device})")
+    p.add_argument("--workers", type=int, default=None,
+                   help="reference DataLoader workers (default: CPUs, max 8; --quick 0)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's; 1 keeps a test fast on a busy machine)")
     p.add_argument("--data-root", default=None, help="a decathlon-1.0 tree (default: generate a MiniDecathlon)")
     p.add_argument("--no-variants", action="store_true",
                    help="skip the variant tables (CUDA: fp32/bf16/compile; CPU: threads/channels_last/compile)")
     p.add_argument("--quick", action="store_true", help="a few seconds: smoke setting, small batches and sizes")
-    p.add_argument("--out", help="the JSON to write (atomically)")
-    p.add_argument("--markdown", metavar="JSON", help="print the Markdown tables of an existing JSON and exit")
-    p.add_argument("--readme", metavar="README", help="with --markdown: also put the tables in a block of README")
+    p.add_argument("--out", help="the JSON to write (atomically); required unless --markdown (default: none)")
+    p.add_argument("--markdown", metavar="JSON",
+                   help="print the Markdown tables of an existing JSON and exit (default: measure)")
+    p.add_argument("--readme", metavar="README",
+                   help="with --markdown: also put the tables in a block of README (default: print only)")
     p.add_argument("--block", default="bench",
-                   help="with --readme: the block's name (default bench; the README has bench-h100 for the GPU)")
+                   help="with --readme: the block's name (default: %(default)s; the README has bench-h100 for the GPU)")
+    return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = parser()
     args = p.parse_args(argv)
     if args.markdown is None and args.out is None:
         p.error("--out FILE.json is required (or --markdown JSON)")

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from paperlib.bench.core import DOMAIN, Plan, Setting, _paired_ratio, _timed
-from paperlib.data import augment_batch, domain_spec, generate_mini, load_split, prepare, read_split
+from paperlib.data import augment_batch, domain_spec, load_split, prepare, read_split
+from paperlib.data.mini.generate import generate_mini
 from paperlib.data.decathlon import available_domains
 
 

@@ -20,50 +20,76 @@ from paperlib.data.mini.generate import generate_mini
 from paperlib.data.samples import plot_mini_samples
 from paperlib.data.submission import check_submission
 
+DOMAIN_CHOICES = f"one or more of {', '.join(DOMAINS)}"
 
-def _parser() -> argparse.ArgumentParser:
+
+def parser() -> argparse.ArgumentParser:
+    """The sub-commands of `paperlib data` and their options, each with its default."""
     p = argparse.ArgumentParser(prog="paperlib data", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("prepare", help="decode every image once into a .npy cache")
+    def command(name: str, help_: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=description)
+
+    s = command("prepare", "decode every image once into a .npy cache",
+                "Decode every image of a decathlon-1.0 tree once into a cache of .npy arrays (one per domain "
+                "and split, with a manifest); entries already up to date are kept.")
     s.add_argument("--root", required=True, help="folder holding decathlon-1.0/")
     s.add_argument("--cache", required=True, help="cache folder")
-    s.add_argument("--domains", nargs="+", choices=DOMAINS, help="default: all found")
+    s.add_argument("--domains", nargs="+", choices=DOMAINS, metavar="DOMAIN",
+                   help=f"{DOMAIN_CHOICES} (default: every domain found)")
     s.add_argument("--splits", nargs="+", default=["train", "val", "test"],
-                   choices=["train", "val", "trainval", "test"])
-    s.add_argument("--size", type=int, default=72, help="side of the stored square (72; mini: 36)")
-    s.add_argument("--workers", type=int, default=None, help="decoding threads (default: cores)")
+                   choices=["train", "val", "trainval", "test"], help="the splits to decode (default: train val test)")
+    s.add_argument("--size", type=int, default=72,
+                   help="side of the stored square (default: %(default)s, the paper's; the series uses its "
+                        "profile's image size)")
+    s.add_argument("--workers", type=int, default=None, help="decoding threads (default: one per core)")
     s.add_argument("--force", action="store_true", help="rebuild even if up to date")
 
-    s = sub.add_parser("check", help="validate a decathlon-1.0 tree")
-    s.add_argument("--root", required=True)
-    s.add_argument("--domains", nargs="+", choices=DOMAINS)
+    s = command("check", "validate a decathlon-1.0 tree",
+                "Validate a decathlon-1.0 tree: counts and classes per domain and split, every image "
+                "decoded, and every problem found; with --cache, a prepared cache against its manifests. "
+                "Exit status 1 when there is a problem.")
+    s.add_argument("--root", required=True, help="folder holding decathlon-1.0/")
+    s.add_argument("--domains", nargs="+", choices=DOMAINS, metavar="DOMAIN",
+                   help=f"{DOMAIN_CHOICES} (default: every domain found)")
     s.add_argument("--no-decode", action="store_true", help="only check that files exist")
-    s.add_argument("--cache", help="also check this prepared cache against its manifests")
+    s.add_argument("--cache", help="also check this prepared cache against its manifests (default: no cache)")
 
-    s = sub.add_parser("download", help="fetch the Decathlon (or print how to)")
-    s.add_argument("--root", required=True)
+    s = command("download", "fetch the Decathlon (or print how to)",
+                "Fetch the Visual Decathlon's devkit and data into ROOT/decathlon-1.0, and print the manual "
+                "steps where it cannot (ImageNet needs a login).")
+    s.add_argument("--root", required=True, help="folder to hold decathlon-1.0/")
 
-    s = sub.add_parser("mini", help="write the MiniDecathlon")
-    s.add_argument("--out", required=True)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--size", type=int, default=36, help="shorter side of the images")
-    s.add_argument("--scale", type=float, default=1.0, help="multiply the images per class")
+    s = command("mini", "write the MiniDecathlon",
+                "Generate the MiniDecathlon, ten procedural domains in the decathlon-1.0 layout, into "
+                "OUT/decathlon-1.0 (data/README.md is its data sheet). The same parameters give the same "
+                "tree; an existing tree of other parameters is never replaced.")
+    s.add_argument("--out", required=True, help="folder to hold decathlon-1.0/")
+    s.add_argument("--seed", type=int, default=0, help="every class design and image derives from it "
+                                                      "(default: %(default)s)")
+    s.add_argument("--size", type=int, default=36, help="shorter side of the images (default: %(default)s)")
+    s.add_argument("--scale", type=float, default=1.0, help="multiply the images per class (default: %(default)s)")
     s.add_argument("--force", action="store_true", help="regenerate even if up to date")
 
-    s = sub.add_parser("samples", help="draw a sample sheet (PNG) of a tree")
-    s.add_argument("--root", required=True)
-    s.add_argument("--out", required=True)
+    s = command("samples", "draw a sample sheet (PNG) of a tree",
+                "Draw eight training images of every domain found under ROOT/decathlon-1.0 into a PNG.")
+    s.add_argument("--root", required=True, help="folder holding decathlon-1.0/")
+    s.add_argument("--out", required=True, help="the PNG to write")
 
-    s = sub.add_parser("check-submission", help="validate a results file for the evaluation server")
+    s = command("check-submission", "validate a results file for the evaluation server",
+                "Validate a results file for the Visual Decathlon's evaluation server against the test split "
+                "of a tree: every test image predicted exactly once, no other id, every category one of the "
+                "image's domain. Exit status 1 when there is a problem.")
     s.add_argument("file", help="the results JSON (a list of {image_id, category_id})")
     s.add_argument("--root", required=True, help="folder holding decathlon-1.0/ (its test split)")
-    s.add_argument("--domains", nargs="+", choices=DOMAINS, help="default: all found (the server needs ten)")
+    s.add_argument("--domains", nargs="+", choices=DOMAINS, metavar="DOMAIN",
+                   help=f"{DOMAIN_CHOICES} (default: every domain found; the server needs ten)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     try:
         if args.command == "prepare":
             with warnings.catch_warnings(record=True) as notes:  # rebuilt entries, skipped images

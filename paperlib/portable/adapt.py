@@ -91,24 +91,39 @@ def adapt(base: str | os.PathLike, images: str | os.PathLike, domain: str, out: 
             "resumed_from_epoch": result.resumed_from_epoch}
 
 
+def parser() -> argparse.ArgumentParser:
+    """The options of `paperlib adapt`, each with its default (AdaptSettings')."""
+    d = AdaptSettings()
+    p = argparse.ArgumentParser(prog="paperlib adapt", description=main.__doc__.splitlines()[0])
+    p.add_argument("--base", required=True, help="base network file (paperlib export-base)")
+    p.add_argument("--images", required=True, help="ImageFolder: DIR/<class>/... or DIR/train|val/<class>/...")
+    p.add_argument("--domain", required=True, help="the new domain's name (letters, digits, '-' and '_')")
+    p.add_argument("--out", required=True, help="the adapter file to write (.safetensors)")
+    p.add_argument("--adapter", choices=("parallel", "series"), default=d.adapter,
+                   help="residual adapters in parallel with or in series after each 3x3 convolution "
+                        "(sec. 3.1; default: %(default)s)")
+    p.add_argument("--placement", choices=PLACEMENTS, default=d.placement,
+                   help="which residual blocks get adapters (Table 1's placements; default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="training epochs (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help="images per step, at most the training images (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate (default: %(default)s)")
+    p.add_argument("--adapter-decay", type=float, default=d.adapter_decay,
+                   help="weight decay of the adapters (sec. 4.1's middle value; default: %(default)s)")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction,
+                   help="fraction of each class held out for validation when DIR has no val/ folder "
+                        "(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="the adapters' initialisation, shuffling, augmentation and holdout (default: %(default)s)")
+    p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    p.add_argument("--limit-batches", type=int, default=None,
+                   help="dry runs: at most this many steps per epoch (default: every batch)")
+    return p
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`paperlib adapt`: a new domain's adapters from a folder of your own images, as one file."""
-    parser = argparse.ArgumentParser(prog="paperlib adapt", description=main.__doc__.splitlines()[0])
-    parser.add_argument("--base", required=True, help="base network file (paperlib export-base)")
-    parser.add_argument("--images", required=True, help="ImageFolder: DIR/<class>/... or DIR/train|val/<class>/...")
-    parser.add_argument("--domain", required=True, help="the new domain's name")
-    parser.add_argument("--out", required=True, help="the adapter file to write (.safetensors)")
-    parser.add_argument("--adapter", choices=("parallel", "series"), default="parallel")
-    parser.add_argument("--placement", choices=PLACEMENTS, default="all")
-    parser.add_argument("--epochs", type=int, default=AdaptSettings.epochs)
-    parser.add_argument("--batch-size", type=int, default=AdaptSettings.batch_size)
-    parser.add_argument("--lr", type=float, default=AdaptSettings.lr)
-    parser.add_argument("--adapter-decay", type=float, default=DEFAULT_ADAPTER_DECAY)
-    parser.add_argument("--val-fraction", type=float, default=AdaptSettings.val_fraction)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--limit-batches", type=int, default=None, help="dry runs: at most this many steps per epoch")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     settings = AdaptSettings(adapter=args.adapter, placement=args.placement, epochs=args.epochs,
                              batch_size=args.batch_size, lr=args.lr, adapter_decay=args.adapter_decay,
                              val_fraction=args.val_fraction, seed=args.seed, device=args.device,
@@ -128,4 +143,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli_errors("paperlib adapt", run)
 
 
-__all__ = ["AdaptSettings", "adapt", "main", "DEFAULT_ADAPTER_DECAY"]
+__all__ = ["AdaptSettings", "adapt", "parser", "main", "DEFAULT_ADAPTER_DECAY"]

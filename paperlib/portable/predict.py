@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -59,6 +60,12 @@ def same_predictions(a: Sequence[Prediction], b: Sequence[Prediction], *, tolera
     return True
 
 
+def missing_files(base: str | os.PathLike, adapters: Sequence[str | os.PathLike]) -> list[str]:
+    """One phrase per file of a prediction that does not exist: the base and every adapter."""
+    return ([f"no base file {base}"] if not Path(base).is_file() else []) + [
+        f"no adapter file {a}" for a in adapters if not Path(a).is_file()]
+
+
 def load_networks(base: str | os.PathLike,
                   adapters: Sequence[str | os.PathLike]) -> dict[tuple, tuple[ResNet26, list[tuple[str, str]]]]:
     """{(kind, placement): (network, [(adapter file, domain)])}: one network per kind of adapter,
@@ -93,7 +100,10 @@ def prepare_images(paths: Sequence[str], info: dict, domain: str) -> tuple[torch
 @torch.no_grad()
 def predict(base: str | os.PathLike, adapters: Sequence[str | os.PathLike], images: Sequence[str], *,
             fuse: bool = False, topk: int = 1) -> tuple[list[Prediction], list[tuple[str, str]]]:
-    """(predictions for every image and adapter, unreadable images skipped)."""
+    """(predictions for every image and adapter, unreadable images skipped). A missing base or
+    adapter file is refused before anything is loaded, naming every one."""
+    if missing := missing_files(base, adapters):
+        raise AdapterFileError("; ".join(missing))
     predictions: list[Prediction] = []
     skipped: dict[str, str] = {}
     for key, (network, mine) in load_networks(base, adapters).items():
@@ -124,17 +134,31 @@ def predict(base: str | os.PathLike, adapters: Sequence[str | os.PathLike], imag
     return predictions, sorted(skipped.items())
 
 
+def parser() -> argparse.ArgumentParser:
+    """The options of `paperlib predict`, each with its default."""
+    p = argparse.ArgumentParser(prog="paperlib predict", description=main.__doc__.splitlines()[0])
+    p.add_argument("--base", required=True, help="base network file (paperlib export-base)")
+    # not required=True here: a missing --adapter is reported with every missing file (main)
+    p.add_argument("--adapter", action="append", default=None,
+                   help="adapter file, repeatable; at least one (default: none)")
+    p.add_argument("--fuse", action="store_true", help="run the fused network (parallel adapters only)")
+    p.add_argument("--topk", type=int, default=1, help="classes per line (default: %(default)s)")
+    p.add_argument("images", nargs="+", help="image files")
+    return p
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`paperlib predict`: class and probability per image and adapter file."""
-    parser = argparse.ArgumentParser(prog="paperlib predict", description=main.__doc__.splitlines()[0])
-    parser.add_argument("--base", required=True, help="base network file (paperlib export-base)")
-    parser.add_argument("--adapter", action="append", required=True, help="adapter file (repeatable)")
-    parser.add_argument("--fuse", action="store_true", help="run the fused network (parallel adapters only)")
-    parser.add_argument("--topk", type=int, default=1, help="classes per line (default 1)")
-    parser.add_argument("images", nargs="+", help="image files")
-    args = parser.parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
     if args.topk < 1:
-        parser.error("--topk must be >= 1")
+        cli.error("--topk must be >= 1")
+    problems = missing_files(args.base, args.adapter or [])
+    if not args.adapter:
+        problems.append("no --adapter given (at least one adapter file)")
+    if problems:  # every missing file in one line, before anything is loaded
+        print(f"paperlib predict: {'; '.join(problems)}", file=sys.stderr)
+        return 2
 
     def run() -> int:
         predictions, skipped = predict(args.base, args.adapter, args.images, fuse=args.fuse, topk=args.topk)
@@ -147,4 +171,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli_errors("paperlib predict", run)
 
 
-__all__ = ["Prediction", "predict", "same_predictions", "load_networks", "prepare_images", "main"]
+__all__ = ["Prediction", "predict", "same_predictions", "missing_files", "load_networks", "prepare_images", "parser",
+           "main"]

@@ -23,13 +23,16 @@ from paperlib.report.server_scores import import_server_scores, load_imported_sc
 from paperlib.report.table1 import size_column, table1_beside_paper
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """The options of `paperlib report`, each with its default."""
     p = argparse.ArgumentParser(prog="paperlib report", description=__doc__.splitlines()[0])
     p.add_argument("--server-scores", required=True, metavar="FILE",
                    help="per-domain top-1 (%%) and S per row, as JSON or CSV (see paperlib/report/server_scores.py)")
-    p.add_argument("--results", default="results", help="the results store (default results/)")
-    p.add_argument("--profile", default="full", help="the profile the submissions came from (full)")
-    p.add_argument("--figures", default="figures", help="where the test table is written")
+    p.add_argument("--results", default="results",
+                   help="the results store, relative to the working directory (default: %(default)s)")
+    p.add_argument("--profile", default="full", help="the profile the submissions came from (default: %(default)s)")
+    p.add_argument("--figures", default="figures",
+                   help="where the test table is written, relative to the working directory (default: %(default)s)")
     p.add_argument("--no-sizes", action="store_true", help="leave the #par column empty (no models built)")
     return p
 
@@ -53,7 +56,7 @@ def import_and_write(scores_file: str | Path, *, results_dir: str | Path = "resu
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     try:
         written = import_and_write(args.server_scores, results_dir=args.results, profile=args.profile,
                                    figures_dir=args.figures, sizes=not args.no_sizes)

@@ -140,7 +140,7 @@ def accuracy_bars(table: pd.DataFrame, domains: list[str], *, title: str) -> plt
 def source_strength(gaps: pd.DataFrame, *, profile: str, path: str | os.PathLike | None = None) -> plt.Figure:
     """Notebook 09: the gap parallel - finetuning (points) against the source images the network
     was pretrained on, one line per target. gaps: index = source images, columns = targets
-    (report.source_strength_gaps with the fractions turned into image counts). Written to `path`
+    (report.claims.source_strength_gaps with the fractions turned into image counts). Written to `path`
     when given; returned, so the notebook shows it under the cell."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for domain in gaps.columns:

@@ -37,7 +37,7 @@ class SeriesResults:
     transfer: pd.DataFrame
     classes: pd.DataFrame
     missing: pd.DataFrame = field(default_factory=pd.DataFrame)  # notebook, part, method, domains, run_id
-    front: pd.DataFrame = field(default_factory=pd.DataFrame)  # family, point, size_x (front.front_plan)
+    front: pd.DataFrame = field(default_factory=pd.DataFrame)  # family, point, size_x (series.lora_front.front_plan)
     source_strength: pd.DataFrame = field(default_factory=pd.DataFrame)  # source_fraction, domain, method, accuracy
 
 

@@ -24,7 +24,7 @@ from paperlib.data.cache import entry_dir
 from paperlib.data.decathlon import split_parts
 from paperlib.data.domains import SOURCE
 from paperlib.data.facts import decathlon_counts
-from paperlib.data.mini.generate import resolve_counts
+from paperlib.data.mini.counts import resolve_counts
 from paperlib.model.resnet import ResNet26
 from paperlib.model.sizes import count_macs
 from paperlib.train.profiles import Profile

@@ -19,8 +19,9 @@ import pandas as pd
 
 from paperlib.core.errors import DataError
 from paperlib.core.paths import project_root
-from paperlib.data import generate_mini, load_split, prepare
+from paperlib.data import load_split, prepare
 from paperlib.data.domains import DOMAINS
+from paperlib.data.mini.generate import generate_mini
 from paperlib.train.identity import bind_data, is_prepared
 from paperlib.train.profiles import PROFILES, Profile, get_profile
 from paperlib.train.runtime import Runtime

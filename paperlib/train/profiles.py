@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from paperlib.data.facts import decathlon_counts
-from paperlib.data.mini.generate import default_counts, generation_id
+from paperlib.data.mini.counts import default_counts, generation_id
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class Profile:
     def data_folder(self, seed: int) -> Path:
         """The default data root, relative to the project: `data_root` for the real data; for a
         generated MiniDecathlon, one sub-folder per generation (seed, size, counts, generator
-        version: `data.mini.generation_id`), so that two seeds never share a folder."""
+        version: `data.mini.counts.generation_id`), so that two seeds never share a folder."""
         if self.mini_scale is None:
             return Path(self.data_root)
         return Path(self.data_root) / generation_id(seed, self.image_size, scale=self.mini_scale)

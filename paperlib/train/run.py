@@ -4,7 +4,10 @@
     torchrun --nproc-per-node 8 -m paperlib.cli train --config cfg.json   # several GPUs
 
 A run is found in the store by its spec (`TrainConfig.run_id`); where the data is, which device
-runs it and whether it is compiled (`Runtime`) never change which run it is.
+runs it and whether it is compiled (`Runtime`) never change which run it is. Without --results and
+--data-dir a config exported from the series (`paperlib reproduce --plan --export-configs`) reads
+and writes where the series does, from any working directory: results/ and the profile's data in
+the project, for a MiniDecathlon the generation of the config's data seed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from paperlib.core.paths import project_root
 from paperlib.model.weights import save_model
 from paperlib.train.engine import Loader, train
 from paperlib.train.identity import bind_data, data_identity, is_prepared
@@ -72,24 +76,34 @@ def _run_or_load(config: TrainConfig, store: ResultStore, runtime: Runtime, *, l
 
 def split_config(values: dict) -> tuple[TrainConfig, Runtime]:
     """A JSON object of TrainConfig fields (and, optionally, Runtime fields) as (spec, runtime).
-    With a "profile" key the profile's defaults (profiles.Profile) fill the rest of both."""
+    With a "profile" key the profile's defaults (profiles.Profile) fill the rest of both. The
+    runtime's default data is the profile's under the project root, for a generated MiniDecathlon
+    the generation of the spec's data seed (`TrainConfig.subset_seed`), as in the series."""
     runtime_keys = {f.name for f in dataclasses.fields(Runtime)}
     profile = values.pop("profile", "full")
-    runtime = Runtime.for_profile(profile, seed=values.get("seed", 0),
-                                  **{k: values.pop(k) for k in list(values) if k in runtime_keys})
-    return TrainConfig.for_profile(profile, **values), runtime
+    runtime_fields = {k: values.pop(k) for k in list(values) if k in runtime_keys}
+    config = TrainConfig.for_profile(profile, **values)
+    return config, Runtime.for_profile(profile, seed=config.subset_seed, **runtime_fields)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The options of `paperlib train`, each with its default."""
+    p = argparse.ArgumentParser(prog="paperlib train", description=main.__doc__.splitlines()[0])
+    p.add_argument("--config", required=True, help="JSON file of TrainConfig (and Runtime) fields")
+    p.add_argument("--results", default=None, help="the results store (default: results/ in the project, "
+                                                   "where the series stores its runs and this one's upstream runs)")
+    p.add_argument("--data-dir", help="the prepared cache (default: the config's data_dir, else the profile's "
+                                      "under the project root, for a MiniDecathlon the generation of the config's "
+                                      "data seed)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N (default: the config's device, else auto)")
+    p.add_argument("--overwrite", action="store_true", help="train again and replace the stored record")
+    p.add_argument("--keep-checkpoint", action="store_true", help="keep the last checkpoint after the run")
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`paperlib train --config cfg.json [--results DIR]`: run (or load) one config, print its metrics."""
-    parser = argparse.ArgumentParser(prog="paperlib train", description=main.__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="JSON file of TrainConfig (and Runtime) fields")
-    parser.add_argument("--results", default="results", help="results store root (default: results)")
-    parser.add_argument("--data-dir", help="the prepared cache (default: the config's, else the profile's)")
-    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N (default: the config's, else auto)")
-    parser.add_argument("--overwrite", action="store_true", help="train again and replace the stored record")
-    parser.add_argument("--keep-checkpoint", action="store_true", help="keep the last checkpoint after the run")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     try:
         values = json.loads(Path(args.config).read_text())
         if not isinstance(values, dict):
@@ -102,10 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError, TypeError) as err:
         print(f"paperlib train: {err}", file=sys.stderr)
         return 2
-    record = run_or_load(config, args.results, runtime, overwrite=args.overwrite, keep_checkpoint=args.keep_checkpoint)
+    store = args.results or project_root() / "results"
+    print(f"paperlib train: the data at {runtime.data_dir}, the store at {store}", file=sys.stderr)
+    record = run_or_load(config, store, runtime, overwrite=args.overwrite, keep_checkpoint=args.keep_checkpoint)
     print(json.dumps({"run_id": record["run_id"], "metrics": record["metrics"],
                       "wall_time_s": record["wall_time_s"]}, indent=1))
     return 0
 
 
-__all__ = ["run_or_load", "split_config", "main"]
+__all__ = ["run_or_load", "split_config", "parser", "main"]

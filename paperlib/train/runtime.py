@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from paperlib.core.paths import project_root
 from paperlib.train.profiles import get_profile
 
 DEVICES = ("auto", "cpu", "cuda")  # or "cuda:N"
@@ -81,8 +82,10 @@ class Runtime:
 
     @classmethod
     def for_profile(cls, profile: str, *, data_root: str | None = None, seed: int = 0, **fields: Any) -> "Runtime":
-        """The profile's prepared cache under `data_root`; by default the profile's folder and, for a
-        generated MiniDecathlon, the generation of `seed` in it (where the notebooks put it)."""
+        """The profile's prepared cache under `data_root`; by default the profile's folder under the
+        project root and, for a generated MiniDecathlon, the generation of `seed` (the data seed) in
+        it: where the notebooks put it, whatever the working directory."""
         p = get_profile(profile)
-        fields.setdefault("data_dir", str(Path(data_root or p.data_folder(seed)) / p.cache_name))  # an explicit one wins
+        root = Path(data_root) if data_root else project_root() / p.data_folder(seed)
+        fields.setdefault("data_dir", str(root / p.cache_name))  # an explicit one wins
         return cls(**fields)

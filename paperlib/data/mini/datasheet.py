@@ -10,7 +10,7 @@ from pathlib import Path
 from paperlib.core.readme_blocks import update_readme
 from paperlib.data.facts import decathlon_counts
 from paperlib.data.mini.baseline import baseline_markdown
-from paperlib.data.mini.generate import resolve_counts
+from paperlib.data.mini.counts import resolve_counts
 from paperlib.data.mini.source import size_ratio, source_sheet, train_images, tree_summary
 
 
