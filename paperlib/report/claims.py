@@ -13,13 +13,13 @@ import pandas as pd
 
 from paperlib.report.pareto import lora_claim
 from paperlib.report.table1 import SeriesResults, table1_long
-from paperlib.report.verdicts import UNRESOLVED, Difference, combined, paired_difference, paired_on
+from paperlib.report.verdicts import INTERVAL_LABEL, UNRESOLVED, Difference, combined, paired_difference, paired_on
 from paperlib.series.plans import DISTILLED_ROW
 
 SMOKE_VERDICT = "not tested (smoke: numbers mean nothing)"
 # "this run": Table 1's means (over the ten domains, as the paper's); "difference": the mean of the
 # paired differences (over the targets and seeds: ImNet is one network, the same in every row)
-COLUMNS = ["claim", "paper", "test", "this run", "difference", "90% interval", "verdict"]
+COLUMNS = ["claim", "paper", "test", "this run", "difference", INTERVAL_LABEL, "verdict"]
 
 
 class _Table:
@@ -55,7 +55,7 @@ class _Table:
             verdict = SMOKE_VERDICT
         self.rows.append({"claim": claim, "paper": paper, "test": test, "this run": ours,
                           "difference": "; ".join(f"{d.mean:+.2f}" for d in diffs),
-                          "90% interval": "; ".join(d.interval_text() for d in diffs), "verdict": verdict})
+                          INTERVAL_LABEL: "; ".join(d.interval_text() for d in diffs), "verdict": verdict})
 
 
 def claims(ours: pd.DataFrame, results: SeriesResults, *, profile: str | None = None,

@@ -8,7 +8,7 @@ import pandas as pd
 
 from paperlib.data.domains import SOURCE
 from paperlib.report.table1 import SeriesResults, table1_long, table1_long_of
-from paperlib.report.verdicts import paired_on
+from paperlib.report.verdicts import INTERVAL_LABEL, paired_on
 
 
 def _row_spread(frame: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -29,7 +29,7 @@ def _beside_the_series(results: SeriesResults, frame: pd.DataFrame, labels: tupl
     """The runs of `frame` beside the series' own Table 1 runs of the same models: each side's mean
     and spread over the seeds (columns `labels`, `frame`'s first if `frame_first`), and the
     difference labels[0] - labels[1] paired by (seed, domain) with its 90% interval."""
-    columns = ["model", labels[0], f"sd {labels[0]}", labels[1], f"sd {labels[1]}", difference, "90% interval"]
+    columns = ["model", labels[0], f"sd {labels[0]}", labels[1], f"sd {labels[1]}", difference, INTERVAL_LABEL]
     if not len(frame):
         return pd.DataFrame(columns=columns)
     twins = table1_long_of(frame)
@@ -39,7 +39,7 @@ def _beside_the_series(results: SeriesResults, frame: pd.DataFrame, labels: tupl
     both = pd.concat([a.assign(side=0), b.assign(side=1)])
     diffs = [paired_on(both[both["model"] == m], "side", 0, 1, keys=("seed", "domain")) for m in out["model"]]
     out[difference] = [round(d.mean, 2) for d in diffs]
-    out["90% interval"] = [d.interval_text() for d in diffs]
+    out[INTERVAL_LABEL] = [d.interval_text() for d in diffs]
     return out[columns]
 
 
@@ -49,7 +49,7 @@ def source_seed_table(results: SeriesResults) -> pd.DataFrame:
     seeds), the two sources' difference and its 90% interval paired by (adaptation seed, domain):
     whether the source's seed moves a row by more than its adaptations' spread."""
     out = _beside_the_series(results, results.source_seed, ("source 1", "source 0"), "1 - 0", frame_first=True)
-    return out[["model", "source 0", "sd source 0", "source 1", "sd source 1", "1 - 0", "90% interval"]]
+    return out[["model", "source 0", "sd source 0", "source 1", "sd source 1", "1 - 0", INTERVAL_LABEL]]
 
 
 def precision_table(results: SeriesResults) -> pd.DataFrame:

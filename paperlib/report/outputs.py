@@ -16,6 +16,7 @@ from paperlib.report.pareto import budget_markdown
 from paperlib.report.plots import save_figure
 from paperlib.report.score import PAPER_COLUMNS
 from paperlib.report.table1 import table1_beside_paper
+from paperlib.report.verdicts import INTERVAL_LABEL
 from paperlib.series.study import Study
 
 
@@ -63,7 +64,7 @@ def write_outputs(study: Study, ours: pd.DataFrame, figure, claims_table: pd.Dat
         written.append(write_budget_csv(study, out))
     if profile == "mini" and Path(readme).is_file():
         block = (f"{table_md}\n![Figure 4, mini profile](figures/fig4_mini.png)\n\n"
-                 f"Claims of the paper and what the mini run shows (verdicts: the 90% interval of the paired "
+                 f"Claims of the paper and what the mini run shows (verdicts: the {INTERVAL_LABEL} of the paired "
                  f"difference, `paperlib/report/verdicts.py`):\n\n{markdown_table(claims_table)}\n")
         if checkpoint is not None and len(checkpoint):
             block += ("\nThe checkpoint the tables report (the last epoch's) against the one the authors keep "

@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import stats
 
 LEVEL = 0.90
+INTERVAL_LABEL = f"{LEVEL:.0%} interval"  # every table column and text that names the interval
 REPRODUCED, NOT_REPRODUCED, UNRESOLVED = "reproduced", "not reproduced", "unresolved"
 
 
@@ -97,5 +98,5 @@ def combined(differences: Iterable[Difference]) -> str:
     return NOT_REPRODUCED if NOT_REPRODUCED in verdicts else UNRESOLVED
 
 
-__all__ = ["LEVEL", "NOT_REPRODUCED", "REPRODUCED", "UNRESOLVED", "Difference", "combined", "paired_difference",
+__all__ = ["INTERVAL_LABEL", "LEVEL", "NOT_REPRODUCED", "REPRODUCED", "UNRESOLVED", "Difference", "combined", "paired_difference",
            "paired_on"]
