@@ -11,17 +11,16 @@ from paperlib.data.domains import TARGETS
 from paperlib.report.noise import precision_table, source_seed_table
 from paperlib.report.table1 import SeriesResults
 
-RNG = np.random.default_rng(0)
 EMPTY = pd.DataFrame()
 
 
-def _runs(models, shift):
-    return pd.DataFrame([{"model": m, "domain": d, "seed": s, "accuracy": 60 + 3 * i + shift + RNG.normal(0, 0.2)}
+def _runs(models, shift, rng):
+    return pd.DataFrame([{"model": m, "domain": d, "seed": s, "accuracy": 60 + 3 * i + shift + rng.normal(0, 0.2)}
                          for m in models for i, d in enumerate(TARGETS) for s in range(3)])
 
 
-def _results(**frames) -> SeriesResults:
-    table1 = _runs(["Finetuning", "Parallel Res. adapt.", "Series Res. adapt."], 0.0)
+def _results(rng, **frames) -> SeriesResults:
+    table1 = _runs(["Finetuning", "Parallel Res. adapt.", "Series Res. adapt."], 0.0, rng)
     return SeriesResults(pretrain=EMPTY, table1=table1, a_posteriori=EMPTY, uniform_decay=EMPTY,
                          width_dropout=EMPTY, transfer=EMPTY, classes=EMPTY, **frames)
 
@@ -31,7 +30,8 @@ def _mean_over_targets(frame, model):
 
 
 def test_the_second_source_beside_the_first_with_the_difference_1_minus_0():
-    results = _results(source_seed=_runs(["Finetuning", "Parallel Res. adapt."], 1.0))
+    rng = np.random.default_rng(0)
+    results = _results(rng, source_seed=_runs(["Finetuning", "Parallel Res. adapt."], 1.0, rng))
     out = source_seed_table(results)
     assert list(out.columns) == ["model", "source 0", "sd source 0", "source 1", "sd source 1", "1 - 0",
                                  "90% interval"]
@@ -48,7 +48,8 @@ def test_the_second_source_beside_the_first_with_the_difference_1_minus_0():
 @pytest.mark.parametrize("twins", ["float32", "bf16"])
 def test_bf16_beside_float32_whichever_the_twins_are(twins):
     shift = 0.5 if twins == "float32" else -0.5  # float32 half a point higher either way
-    results = _results(precision=_runs(["Parallel Res. adapt."], shift).assign(precision=twins))
+    rng = np.random.default_rng(1)
+    results = _results(rng, precision=_runs(["Parallel Res. adapt."], shift, rng).assign(precision=twins))
     out = precision_table(results)
     assert list(out.columns) == ["model", "bf16", "sd bf16", "float32", "sd float32", "bf16 - float32",
                                  "90% interval"]
@@ -58,6 +59,6 @@ def test_bf16_beside_float32_whichever_the_twins_are(twins):
 
 
 def test_without_the_runs_the_tables_are_empty_with_their_columns():
-    results = _results()
+    results = _results(np.random.default_rng(2))
     assert len(source_seed_table(results)) == 0 and "1 - 0" in source_seed_table(results).columns
     assert len(precision_table(results)) == 0 and "bf16 - float32" in precision_table(results).columns

@@ -23,12 +23,12 @@ from paperlib.report.verdicts import (
     paired_on,
 )
 
-RNG = np.random.default_rng(0)
 
 
 def test_a_clear_win_a_clear_loss_and_a_tie_with_noise():
-    base = RNG.normal(70, 5, size=27)  # 3 seeds x 9 domains
-    noise = RNG.normal(0, 0.3, size=27)
+    rng = np.random.default_rng(0)
+    base = rng.normal(70, 5, size=27)  # 3 seeds x 9 domains
+    noise = rng.normal(0, 0.3, size=27)
     assert paired_difference(base + 2 + noise, base).verdict == REPRODUCED
     assert paired_difference(base - 2 + noise, base).verdict == NOT_REPRODUCED
     assert paired_difference(base + noise - noise.mean(), base).verdict == UNRESOLVED
@@ -82,13 +82,13 @@ def _results(table1: pd.DataFrame) -> SeriesResults:
 
 @pytest.mark.parametrize("gap, verdict", [(2.0, REPRODUCED), (-2.0, NOT_REPRODUCED), (0.0, UNRESOLVED)])
 def test_the_claims_table_shows_the_difference_its_interval_and_the_verdict(gap, verdict):
-    rows = []
+    rng, rows = np.random.default_rng(1), []
     for seed in range(3):
         for i, d in enumerate(TARGETS):
-            ft = 60.0 + i + RNG.normal(0, 1.0)
+            ft = 60.0 + i + rng.normal(0, 1.0)
             rows += [{"model": "Finetuning", "domain": d, "seed": seed, "accuracy": ft},
                      {"model": "Parallel Res. adapt.", "domain": d, "seed": seed,
-                      "accuracy": ft + gap + RNG.normal(0, 0.2) + (1.5 * (seed - 1) if gap == 0 else 0)}]
+                      "accuracy": ft + gap + rng.normal(0, 0.2) + (1.5 * (seed - 1) if gap == 0 else 0)}]
     frame = pd.DataFrame(rows)
     ours = frame.groupby("model", as_index=False)["accuracy"].mean().rename(columns={"accuracy": "mean"})
     ours["S"] = 0.0
