@@ -69,3 +69,23 @@ def test_killed_after_its_best_epoch_resumes_to_the_same_best(tmp_path, monkeypa
     assert all(torch.equal(best_clean["model"][k], best_resumed["model"][k]) for k in best_clean["model"])
     final = resumed.model.state_dict()
     assert any(not torch.equal(final[k], best_clean["model"][k]) for k in final)
+
+
+def test_a_run_without_validation_resumes_with_no_best(tmp_path, monkeypatch):
+    config = TrainConfig.from_dict({**CONFIG, "epochs": 2, "eval_splits": ["test"]})
+    runtime, loader = Runtime(device="cpu"), random_loader()
+    with monkeypatch.context() as patch:
+        _kill_after(patch, 1)
+        with pytest.raises(Killed):
+            engine.train(config, runtime, loader=loader, checkpoint=tmp_path / "run.ckpt")
+    assert load_checkpoint(tmp_path / "run.ckpt")["best"] is None
+    resumed = engine.train(config, runtime, loader=loader, checkpoint=tmp_path / "run.ckpt")
+    assert resumed.resumed_from_epoch == 1 and resumed.best_epoch is None and resumed.metrics_best is None
+
+
+def test_a_checkpoint_of_another_run_is_refused_by_name(tmp_path):
+    config, runtime, loader = TrainConfig.from_dict({**CONFIG, "epochs": 1}), Runtime(device="cpu"), random_loader()
+    engine.train(config, runtime, loader=loader, checkpoint=tmp_path / "run.ckpt")
+    other = TrainConfig.from_dict({**CONFIG, "epochs": 1, "seed": 1})
+    with pytest.raises(ValueError, match=r"run\.ckpt belongs to another run; delete it or change the path"):
+        engine.train(other, runtime, loader=loader, checkpoint=tmp_path / "run.ckpt")
