@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 PROFILE ?= mini
 
-.PHONY: venv test reproduce lab clean
+.PHONY: venv test reproduce lab clean mutation
 
 PIP := $(BIN)/python -m pip install --quiet
 
@@ -31,9 +31,22 @@ test: $(STAMP)
 reproduce: $(STAMP)
 	$(BIN)/paperlib reproduce --profile $(PROFILE)
 
+# Mutation testing of the study's core (docs/mutation.md; slow, not in CI). MUTANTS narrows it,
+# e.g. MUTANTS='paperlib.report.score.*'; the survivors go to mutants/survivors.md.
+MUTATION_STAMP := $(VENV)/.mutation-installed
+MUTANTS ?=
+MUTATION_TIMEOUT ?= 6h
+$(MUTATION_STAMP): $(STAMP)
+	$(PIP) -e '.[test,mutation]'
+	touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP)
+	nice -n 19 timeout $(MUTATION_TIMEOUT) $(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/python tests/mutation/report.py $(BIN)/mutmut
+
 # JupyterLab from the venv, on the notebooks (open one, set its parameters cell, run it)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 clean:
-	rm -rf $(VENV) runs results data/mini data/smoke data/cache
+	rm -rf $(VENV) runs results data/mini data/smoke data/cache mutants

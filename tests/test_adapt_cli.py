@@ -106,7 +106,9 @@ def test_adapt_then_predict_end_to_end(tmp_path, base, capsys):
     assert "size: adapter" in text and "vs base" in text
     header = file_header(out)
     assert header["class_names"] == ["blue", "green", "red"] and header["domain"] == "colours"
-    assert header["training"]["epochs"] == 3 and 0 <= header["val_accuracy"] <= 100
+    assert header["training"]["epochs"] == 3 and f"val accuracy {header['val_accuracy']:.1f}%" in text
+    correct = header["val_accuracy"] * header["training"]["val_images"] / 100  # a percentage of the val images
+    assert header["training"]["val_images"] > 0 and correct == pytest.approx(round(correct))
     assert header["image_size"] == 16 and header["crop"] == 16 and len(header["mean"]) == 3
     assert not (tmp_path / "colours.safetensors.ckpt").exists()  # the engine's checkpoint is gone once done
     # the shared weights did not move: the adapter loads into the base it came from

@@ -109,7 +109,8 @@ def test_load_records_is_one_frame(stored):
     assert isinstance(frame, pd.DataFrame) and len(frame) == 3  # one row per run and domain
     row = frame[(frame.run_id == adapt.run_id) & (frame.domain == "dtd")].iloc[0]
     assert row.method == "parallel" and row.domains == "cifar100+dtd" and row.width == 0.125
-    assert 0 <= row.acc_val <= 100 and 0 <= row.acc_test <= 100
+    metrics = store.load(adapt)["metrics"]["dtd"]
+    assert (row.acc_val, row.acc_test) == (metrics["val"], metrics["test"])
     assert row.params_domain > row.params_adapter > 0 and row.params_total > row.params_domain
     assert frame[frame.run_id == pre.run_id].acc_test.isna().all()  # not evaluated on test
     assert store.records("smoke").shape == frame.shape

@@ -90,7 +90,11 @@ def test_each_method_trains_and_freezes_what_it_should(method, loader, pretraine
     result = train(config, CPU, loader=loader)
     losses = [h["loss"]["cifar100"] for h in result.history]
     assert len(losses) == config.epochs and losses[-1] < losses[0] * 0.9, losses
-    assert 0.0 <= result.metrics["cifar100"]["val"] <= 100.0
+    val = loader("cifar100", "val")  # the reported accuracy is that of the reported predictions
+    ids, predicted = result.predictions["cifar100"]["val"]
+    assert len(ids) > 0 and torch.equal(ids, val.image_ids[:len(ids)])
+    correct = (predicted == val.labels[:len(predicted)]).double().mean().item()
+    assert result.metrics["cifar100"]["val"] == pytest.approx(100.0 * correct)
     frozen, changed = _frozen_unchanged(config, loader, result)
     roles = parameter_roles(result.model)
     shared = [n for n, (role, _) in roles.items() if role == "shared"]

@@ -18,6 +18,7 @@ import pandas as pd
 from paperlib.report.pareto import lora_claim
 from paperlib.report.table1 import SeriesResults, table1_long, with_replicate
 from paperlib.report.verdicts import (
+    INTERVAL_LABEL,
     MARGIN,
     UNIT,
     UNRESOLVED,
@@ -25,14 +26,13 @@ from paperlib.report.verdicts import (
     combined,
     compare,
     family_line,
-    level_label,
     replicate_interval,
     slope_per_replicate,
 )
 from paperlib.series.plans import DISTILLED_ROW
 
 SMOKE_VERDICT = "not tested (smoke: numbers mean nothing)"
-INTERVAL = f"{level_label()} interval"
+INTERVAL = INTERVAL_LABEL
 # "this run": Table 1's means (over the ten domains, as the paper's); "difference": the mean over
 # the replicates of each replicate's statistic (over the targets: ImNet is each replicate's one
 # network, the same in every row)

@@ -55,6 +55,9 @@ def level_label() -> str:
     return f"{LEVEL:.0%}"
 
 
+INTERVAL_LABEL = f"{level_label()} interval"  # the claims table's column
+
+
 @dataclass(frozen=True)
 class Difference:
     """A claim's statistic over the replicates: its mean, its interval at `LEVEL`, the number of
@@ -171,6 +174,6 @@ def family_line(verdicts: Sequence[str], *, primary: str) -> str:
             "reproduced or not reproduced by chance.")
 
 
-__all__ = ["EQUIVALENT", "LEVEL", "MARGIN", "NOT_REPRODUCED", "REPRODUCED", "UNIT", "UNRESOLVED", "VERDICTS",
+__all__ = ["EQUIVALENT", "INTERVAL_LABEL", "LEVEL", "MARGIN", "NOT_REPRODUCED", "REPRODUCED", "UNIT", "UNRESOLVED", "VERDICTS",
            "Difference", "combined", "compare", "family_line", "level_label", "per_replicate_difference",
            "replicate_interval", "slope_per_replicate"]
