@@ -174,7 +174,7 @@ def test_the_claims_table_shows_interval_margin_verdict_and_family(gap, verdict)
     assert row[INTERVAL].startswith("[") and "(n = 3)" in row[INTERVAL] and row["margin"] == f"±{MARGIN:g}"
     assert float(row["difference"]) == pytest.approx(gap, abs=0.3)
     line = family(table)
-    assert line.startswith("1 claims judged, each on a 90% interval") and PRIMARY in line and "0.1 of them" in line
+    assert line.startswith("1 claims judged, each on a 90% interval") and PRIMARY in line and "at most about 0.1 of them" in line
     smoke = claims(ours, _results(frame), profile="smoke")
     assert set(smoke["verdict"]) == {"not tested (smoke: numbers mean nothing)"}
     assert list(smoke[INTERVAL]) == list(table[INTERVAL])  # the numbers are still shown

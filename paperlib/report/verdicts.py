@@ -170,7 +170,7 @@ def family_line(verdicts: Sequence[str], *, primary: str) -> str:
     counts = ", ".join(f"{judged.count(v)} {v}" for v in VERDICTS if judged.count(v))
     return (f"{n} claims judged, each on a {level_label()} interval over the {UNIT}s "
             f"(a one-sided test at {(1 - LEVEL) / 2:.0%} each way){': ' + counts if counts else ''}. Primary: "
-            f"{primary}. If no effect were real, about {(1 - LEVEL) * n:.1f} of them would still be called "
+            f"{primary}. If no effect were real, at most about {(1 - LEVEL) * n:.1f} of them would still be called "
             "reproduced or not reproduced by chance.")
 
 
