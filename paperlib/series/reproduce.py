@@ -41,9 +41,19 @@ def notebook_dir() -> Path:
     return project_root() / "notebooks"
 
 
-# The kernel papermill starts listens on this machine's loopback only; its "running over TCP
-# without encryption" warning is about other hosts on a network, so the series starts it quiet.
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+# The kernel papermill starts listens on this machine's loopback only: its "running over TCP
+# without encryption" warning is about other hosts on a network, and a Ctrl-C that reaches it
+# after papermill has closed its sockets logs a traceback of the reply it cannot send. A cell's
+# own errors reach papermill, not this log, so the series starts the kernel quiet.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+
+
+class SeriesInterrupted(KeyboardInterrupt):
+    """Ctrl-C during the series, with the notebook it stopped in."""
+
+    def __init__(self, notebook: str):
+        super().__init__(notebook)
+        self.notebook = notebook
 
 
 def run_series(study: Study, *, runs_dir: str = "runs", only: list[str] | None = None, kernel: str = "python3",
@@ -72,10 +82,13 @@ def run_series(study: Study, *, runs_dir: str = "runs", only: list[str] | None =
         records_before = count_records(study.results_dir, study.profile)
         print(f"== {name} ({tag})", flush=True)
         out = out_dir / f"{name}.ipynb"
-        with TreeMemory() as memory:
-            papermill.execute_notebook(str(notebook_dir() / f"{name}.ipynb"), str(out), parameters=study.options(),
-                                       kernel_name=kernel, cwd=str(Path.cwd()), progress_bar=progress,
-                                       extra_arguments=KERNEL_ARGUMENTS)
+        try:
+            with TreeMemory() as memory:
+                papermill.execute_notebook(str(notebook_dir() / f"{name}.ipynb"), str(out),
+                                           parameters=study.options(), kernel_name=kernel, cwd=str(Path.cwd()),
+                                           progress_bar=progress, extra_arguments=KERNEL_ARGUMENTS)
+        except KeyboardInterrupt:
+            raise SeriesInterrupted(name) from None
         seconds = time.perf_counter() - started
         trained = count_records(study.results_dir, study.profile) - records_before
         append_entry(out_dir, make_entry(name, seconds=seconds, trainings=trained, peak_bytes=memory.peak,
@@ -219,9 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, timeout_min=args.timeout_min)
     try:
         run_series(study, runs_dir=args.runs, only=args.only, progress=sys.stderr.isatty(), cluster=cluster)
-    except KeyboardInterrupt:
-        print("\npaperlib reproduce: interrupted; the store keeps every finished training and a killed one "
-              "resumes from its last epoch: run the same command again to go on", file=sys.stderr)
+    except KeyboardInterrupt as stop:
+        where = f" in {stop.notebook}" if isinstance(stop, SeriesInterrupted) else ""
+        print(f"\npaperlib reproduce: interrupted{where}; the store keeps every finished training and a killed "
+              "one resumes from its last epoch: the same command goes on from there", file=sys.stderr)
         return 130
     except Exception as err:  # papermill's PapermillExecutionError names the failing cell
         print(f"paperlib reproduce: {type(err).__name__}: {err}", file=sys.stderr)
