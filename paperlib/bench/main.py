@@ -14,14 +14,14 @@ shared machine hits every method alike and the ratios stay meaningful.
     5. peak memory of one training step;
     6. CUDA only: fp32 / bf16 autocast / channels_last / torch.compile variants.
 
-`bench_markdown(json)` renders the JSON as the tables of the README's performance section. The
+`bench_markdown(json)` renders the JSON as the tables of docs/performance.md. The
 pieces live in modules of one idea each: `core` (settings, plan, timing, matmul peak, the
 training step), `memory`, `pipeline` (the data pipelines), `report` (targets and Markdown) and
 `cpu` (the CPU variants); this module runs them and is the command line.
 
     paperlib bench [--device cpu|cuda] [--profile smoke|mini|full ...] [--repeats N] [--quick]
                    [--batch N] [--workers N] [--data-root DIR] [--no-variants] --out FILE.json
-    paperlib bench --markdown FILE.json [--readme README.md [--block NAME]]
+    paperlib bench --markdown FILE.json [--readme docs/performance.md [--block NAME]]
 
 A profile names a setting (image side, crop, width); the default measures mini and full.
 """
@@ -296,7 +296,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--readme", metavar="README",
                    help="with --markdown: also put the tables in a block of README (default: print only)")
     p.add_argument("--block", default="bench",
-                   help="with --readme: the block's name (default: %(default)s; the README has bench-h100 for the GPU)")
+                   help="with --readme: the block's name (default: %(default)s; docs/performance.md has bench and bench-h100)")
     return p
 
 

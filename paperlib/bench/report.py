@@ -1,5 +1,5 @@
 """What `paperlib bench` makes of its measurements: the targets met or not, the JSON written
-atomically, and the README's performance tables rendered from that JSON."""
+atomically, and the performance tables (docs/performance.md) rendered from that JSON."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def _bf16_answer(probe: dict) -> str:
 
 
 def bench_markdown(source: str | Path | dict) -> str:
-    """The README's performance tables, generated from a bench JSON (a path or the dict)."""
+    """The performance tables (docs/performance.md), generated from a bench JSON (a path or the dict)."""
     r = source if isinstance(source, dict) else json.loads(Path(source).read_text())
     m = r["machine"]
     device = m.get("device_name", m.get("processor", "")) if m["device"] == "cuda" else m.get("processor", "cpu")

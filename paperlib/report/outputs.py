@@ -4,6 +4,7 @@ from here, never typed."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -12,10 +13,12 @@ from paperlib.core.files import write_bytes
 from paperlib.core.paths import project_root
 from paperlib.core.readme_blocks import update_readme
 from paperlib.report.budget import write_budget_csv
+from paperlib.report.claims import INTERVAL, PRIMARY
 from paperlib.report.pareto import budget_markdown
 from paperlib.report.plots import save_figure
 from paperlib.report.score import PAPER_COLUMNS
 from paperlib.report.table1 import table1_beside_paper
+from paperlib.report.verdicts import LEVEL, MARGIN, UNIT, UNRESOLVED, VERDICTS
 from paperlib.series.study import Study
 
 
@@ -35,6 +38,34 @@ def write_text(path: str | Path, text: str) -> Path:
     path = Path(path)
     write_bytes(path, text.encode())
     return path
+
+
+BEYOND_THE_PAPER = re.compile(r"\s*\((?:beyond|not in) the paper\)\s*$")
+
+
+def findings_markdown(claims_table: pd.DataFrame, *, profile: str, replicates: int) -> str:
+    """The README's findings in a few lines, read from the claims table (`claims.claims`): how
+    many claims came out each way, the primary claim's difference with its interval and verdict,
+    and the verdict of each claim beyond the paper (those whose name ends "(beyond the paper)" or
+    "(not in the paper)"). A verdict outside the four (a smoke run's, "n/a") counts as not judged."""
+    verdicts = [UNRESOLVED if str(v).startswith(UNRESOLVED) else str(v) for v in claims_table["verdict"]]
+    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in VERDICTS if verdicts.count(v))
+    unjudged = sum(v not in VERDICTS for v in verdicts)
+    lines = [f"**Findings** ({profile} profile, {replicates} replicate{'s' if replicates != 1 else ''} of the whole "
+             f"pipeline; each verdict on a {LEVEL:.0%} interval over the {UNIT}s, equivalence within "
+             f"±{MARGIN:g} point):", "",
+             f"- {len(verdicts)} claims: {counts or 'none judged'}" + (f", {unjudged} not judged" if unjudged else "")
+             + "."]
+    primary = claims_table[claims_table["claim"] == PRIMARY]
+    if len(primary):
+        row = primary.iloc[0]
+        lines.append(f"- The headline, \"{PRIMARY}\": parallel - finetuning {row['difference']} points of mean "
+                     f"accuracy, {INTERVAL} {row[INTERVAL]}: **{row['verdict']}**.")
+    beyond = claims_table[claims_table["claim"].str.contains(BEYOND_THE_PAPER)]
+    if len(beyond):
+        lines.append("- Beyond the paper: " + "; ".join(
+            f"\"{BEYOND_THE_PAPER.sub('', row.claim)}\": {row.verdict}" for row in beyond.itertuples()) + ".")
+    return "\n".join(lines) + "\n"
 
 
 def write_outputs(study: Study, ours: pd.DataFrame, figure, claims_table: pd.DataFrame,
@@ -69,6 +100,7 @@ def write_outputs(study: Study, ours: pd.DataFrame, figure, claims_table: pd.Dat
             block += ("\nThe checkpoint the tables report (the last epoch's) against the one the authors keep "
                       f"(best on validation), mean target accuracy of each row:\n\n{markdown_table(checkpoint)}\n")
         update_readme(readme, "mini-results", block)
+        update_readme(readme, "findings", findings_markdown(claims_table, profile=profile, replicates=n))
         update_readme(readme, "lora-budget", budget_markdown())
         written.append(Path(readme))
     return written

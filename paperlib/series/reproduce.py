@@ -27,6 +27,7 @@ from paperlib.series.cluster import EXECUTORS, ClusterSettings, submit_series
 from paperlib.series.cost import run_flops, train_set_sizes, training_images
 from paperlib.series.notebooks import NOTEBOOKS, SERIES, series_plan
 from paperlib.series.params import parameters_cell
+from paperlib.series.record import record_series
 from paperlib.series.runs_log import LOG_NAME, TreeMemory, append_entry, count_records, make_entry, series_table
 from paperlib.series.study import Study, is_option, option_help
 from paperlib.series.workers import describe_slots, study_slots
@@ -200,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store-checked", metavar="EXECUTED_DIR",
                         help="maintainers: strip notebooks/, keeping the checked cells' outputs from EXECUTED_DIR "
                              "(default: none)")
+    parser.add_argument("--record", metavar="RUNS_DIR",
+                        help="maintainers: copy RUNS_DIR's executed notebooks to docs/series/, volatile metadata "
+                             "stripped (default: none)")
     parser.add_argument("--write-parameter-cells", action="store_true",
                         help="maintainers: regenerate the notebooks' parameters cells from paperlib/series/params.py")
     parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help=f"a subset of: {', '.join(NOTEBOOKS)} "
@@ -222,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.store_checked:
         for path in store_checked_outputs(args.store_checked):
+            print(path)
+        return 0
+    if args.record:
+        for path in record_series(args.record):
             print(path)
         return 0
     study = study_from_args(args)

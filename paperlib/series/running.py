@@ -19,7 +19,7 @@ from paperlib.train.spec import TrainConfig
 # which weights the tables report: "last" (the last epoch's) or "best_val" (the epoch best on
 # validation, as the authors' code keeps). Last: the full profile trains on train+val, so it has no
 # validation split to choose with, and the paper's test numbers (trained on train+val) cannot be
-# best-on-validation either; both are in every record (README, "departs from the paper").
+# best-on-validation either; both are in every record (docs/departures.md, "What the tables report").
 REPORTED_CHECKPOINT = "last"
 
 
