@@ -73,8 +73,8 @@ def write_outputs(study: Study, ours: pd.DataFrame, figure, claims_table: pd.Dat
                   figures_dir: str | Path | None = None, readme: str | Path | None = None) -> list[Path]:
     """figures/table1_<profile>.md (beside the paper's, with the spread of the mean and S over the
     replicates) and .csv (also each domain's spread), figures/fig4_<profile>.png|pdf, and, for the
-    mini profile, the README's results block with the claims table, its `family` line and
-    `checkpoint_effect`'s table when given (all written atomically; default folders: the
+    mini profile, the README's results block (the claims table with its `family` line, Table 1,
+    Figure 4, and `checkpoint_effect`'s table when given) (all written atomically; default folders: the
     project's). `ours`: `table1.table1`."""
     out = Path(figures_dir) if figures_dir is not None else project_root() / "figures"
     readme = Path(readme) if readme is not None else project_root() / "README.md"
@@ -93,9 +93,9 @@ def write_outputs(study: Study, ours: pd.DataFrame, figure, claims_table: pd.Dat
     if study.prepared():  # what each number cost, in SGD steps (from the plans and the cache's train labels)
         written.append(write_budget_csv(study, out))
     if profile == "mini" and Path(readme).is_file():
-        block = (f"{table_md}\n![Figure 4, mini profile](figures/fig4_mini.png)\n\n"
-                 f"Claims of the paper and what the mini run shows (verdicts: `paperlib/report/verdicts.py`). "
-                 f"{family or ''}\n\n{markdown_table(claims_table)}\n")
+        block = (f"Claims of the paper and what the mini run shows (verdicts: `paperlib/report/verdicts.py`). "
+                 f"{family or ''}\n\n{markdown_table(claims_table)}\n\n{table_md}\n"
+                 "![Figure 4, mini profile](figures/fig4_mini.png)\n")
         if checkpoint is not None and len(checkpoint):
             block += ("\nThe checkpoint the tables report (the last epoch's) against the one the authors keep "
                       f"(best on validation), mean target accuracy of each row:\n\n{markdown_table(checkpoint)}\n")
