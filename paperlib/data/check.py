@@ -6,8 +6,8 @@ that is missing or that PIL cannot decode, and a labelled test file (the authors
 that does not cover exactly the images of the released stripped one, each mismatch named with its
 file (`decathlon.test_labels_problems`): such a file is rejected, the split read stripped. Images
 are decoded with the same function as ``prepare``, so a tree that checks clean prepares without
-skipping anything. Given a cache
-folder, every prepared entry is also checked against its manifest (array sizes and checksums).
+skipping anything. Given a cache folder, every prepared entry is also checked against its
+manifest (array sizes and checksums).
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 The devkit archive unpacks to ``decathlon-1.0/`` (annotations included); the data archive is
 unpacked in ``decathlon-1.0/data`` and holds one ``<domain>.tar`` per domain, each unpacked in
 place (as the authors' download_data.sh does). ImageNet (imagenet12) needs a login at
-image-net.org, so only manual steps are printed for it. The test labels come last, from the
-authors' repository (`labels.LABELS_URL`), placed by `labels.place_labels`. Everything is unpacked in a temporary
+image-net.org, so only manual steps are printed for it. Everything is unpacked in a temporary
 sibling folder and renamed to ``ROOT/decathlon-1.0`` only when complete: an interrupted download
-never leaves a tree that looks complete.
+never leaves a tree that looks complete. The test labels come last, from the authors' repository
+(`labels.LABELS_URL`), each file placed once checked (`labels.place_labels`).
 """
 
 from __future__ import annotations
