@@ -1,9 +1,11 @@
 """download (no network here) and the `paperlib data` command line: exit codes and messages."""
 
 import io
+import json
 import tarfile
 import urllib.error
 import urllib.request
+import zipfile
 
 import pytest
 
@@ -11,6 +13,7 @@ from paperlib.core.errors import DataError
 from paperlib.data import check
 from paperlib.data.cli import main
 from paperlib.data.download import DATA_URL, DEVKIT_URL, download
+from paperlib.data.labels import LABELS_URL
 from paperlib.data.tiny import write_tiny_tree
 
 
@@ -56,17 +59,36 @@ def test_interrupted_download_leaves_no_tree(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def _labels_zip(files: dict) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
 def test_complete_download_is_renamed_into_place(tmp_path, capsys):
-    devkit = _targz({"decathlon-1.0/annotations/aircraft_train.json": b"{}"})
+    image = {"id": 10000001, "file_name": "data/aircraft/test/000001.jpg"}
+    category = {"id": 10000001, "name": "707"}
+    devkit = _targz({"decathlon-1.0/annotations/aircraft_train.json": b"{}",
+                     "decathlon-1.0/annotations/aircraft_test_stripped.json":
+                         json.dumps({"images": [image], "categories": [category]}).encode()})
     inner = _targz({"aircraft/train/000001.jpg": b"jpeg", "_gz": False})
     data = _targz({"aircraft.tar": inner})
-    opener = _serving({DEVKIT_URL: devkit, DATA_URL: data})
-    assert download(tmp_path, opener=opener) == 0
-    tree = tmp_path / "decathlon-1.0"
+    labelled = {"images": [image], "categories": [category],
+                "annotations": [{"id": 1, "image_id": 10000001, "category_id": 10000001}]}
+    labels = _labels_zip({"aircraft_test.json": json.dumps(labelled)})
+    without_labels = _serving({DEVKIT_URL: devkit, DATA_URL: data})
+    assert download(tmp_path / "a", opener=without_labels) == 1  # the data is kept, the labels' step printed
+    assert LABELS_URL in capsys.readouterr().err and (tmp_path / "a/decathlon-1.0/annotations").is_dir()
+    opener = _serving({DEVKIT_URL: devkit, DATA_URL: data, LABELS_URL: labels})
+    assert download(tmp_path / "b", opener=opener) == 0
+    tree = tmp_path / "b" / "decathlon-1.0"
     assert (tree / "annotations/aircraft_train.json").is_file()
+    assert json.loads((tree / "annotations/aircraft_test.json").read_text()) == labelled
     assert (tree / "data/aircraft/train/000001.jpg").is_file() and not list((tree / "data").glob("*.tar"))
-    assert [p.name for p in tmp_path.iterdir()] == ["decathlon-1.0"]
-    assert download(tmp_path, opener=opener) == 1  # never overwrites a tree
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["decathlon-1.0"]
+    assert download(tmp_path / "b", opener=opener) == 1  # never overwrites a tree
 
 
 def test_cli_exit_codes(tmp_path, capsys, monkeypatch):

@@ -1,21 +1,32 @@
-"""The full profile without test labels: the validation and test phases, one submission per
-Table 1 row, the server's scores back into the test table and the claims, and a report that
-survives an unlabelled split."""
+"""The full profile's two phases: the validation tables, and Table 1's rows trained on train+val
+for the test split: one submission per row, the server's scores back into the test table and the
+claims where the test labels are absent, the labelled test split's own table where they are
+placed, and a report that survives an unlabelled split."""
 
 import json
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
+from paperlib.core.paths import project_root
 from paperlib.data.domains import SOURCE, TARGETS
+from paperlib.data.submission import SubmissionReport
 from paperlib.report.claims import claims
-from paperlib.report.score import PAPER_COLUMNS, paper_table1
+from paperlib.report.score import BASELINE_ACCURACY, PAPER_COLUMNS, decathlon_score, paper_table1
 from paperlib.report.server_scores import import_server_scores
 from paperlib.report.table1 import SeriesResults, table1
+from paperlib.report.outputs import outputs_folder, write_outputs
 from paperlib.report.test_phase import (
+    LABELLED_TITLE,
+    TestTable,
     claims_source,
     incomplete_rows,
+    submission_scores,
     submissions_summary,
     test_note,
+    test_phase_table,
+    test_split_labelled,
     test_table,
     write_submissions,
 )
@@ -122,3 +133,59 @@ def test_rows_with_missing_trainings_are_listed_not_written(tmp_path, monkeypatc
     summary = submissions_summary(study, {})
     assert "Parallel SVD" in summary and "not in the store" in summary
     assert study.submissions_dir == tmp_path / "submissions"  # a dry run's store has its submissions beside it
+
+
+def _paper_rows(models) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The paper's Table 1 rows of `models` as a test table and its (model, domain, seed) accuracies."""
+    paper = paper_table1()
+    table = paper[paper["model"].isin(models)].reset_index(drop=True)
+    long = pd.DataFrame([{"model": r["model"], "domain": d, "seed": 0, "accuracy": float(r[c])}
+                         for _, r in table.iterrows() for c, d in PAPER_COLUMNS.items() if d != SOURCE])
+    return table, long
+
+
+def test_the_labelled_test_table_is_what_the_claims_use(tmp_path):
+    study = Study("full", data_root=str(tmp_path / "data"), results_dir=str(tmp_path / "results"))
+    assert not test_split_labelled(study)  # nothing prepared: no labels known
+    assert test_phase_table(study, _nan_results(), {}) is None and test_phase_table(Study("smoke"), _nan_results(), {}) is None
+    table, long = _paper_rows(["Finetuning", "Parallel Res. adapt."])
+    test = TestTable(table, long, LABELLED_TITLE, "labels")
+    validation = pd.DataFrame({"model": ["Finetuning"], "mean": [1.0], "S": [1.0]})
+    source = claims_source(study, validation, test=test)
+    assert source.split == "test" and source.table is table and source.long is long
+    assert "labelled test split" in source.note and "validation runs" in source.note
+    verdicts = dict(zip(*claims(source.table, _nan_results(), profile="full", long=source.long)[["claim", "verdict"]].T.values))
+    assert verdicts["Parallel adapters beat finetuning with 2x instead of 10x the parameters"] != "n/a"
+    assert "paperlib data labels --root" in test_note(study)
+
+
+def test_submissions_are_scored_where_the_test_split_is_labelled(tmp_path):
+    rng = np.random.default_rng(11)
+    accuracy = {d: float(rng.uniform(20, 99)) for d in (SOURCE, *TARGETS)}
+    written = {"Parallel Res. adapt.": (tmp_path / "parallel-res-adapt.json",
+                                        SubmissionReport(tmp_path, tmp_path, accuracy=accuracy)),
+               "Finetuning": (tmp_path / "finetuning.json", SubmissionReport(tmp_path, tmp_path))}
+    scores = submission_scores(written)
+    assert list(scores["model"]) == ["Parallel Res. adapt."]  # the unlabelled one is not scored
+    row = scores.iloc[0]
+    assert row["S"] == decathlon_score(accuracy, BASELINE_ACCURACY)
+    assert row["mean"] == np.mean(list(accuracy.values())) and row["Airc"] == accuracy["aircraft"]
+
+
+def test_a_dry_run_writes_its_tables_beside_its_store_and_the_test_table_apart(tmp_path):
+    assert outputs_folder(Study("full")) == outputs_folder(Study("mini")) == project_root() / "figures"
+    assert outputs_folder(Study("full", dry_run=True)) is None
+    study = Study("full", dry_run=True, results_dir=str(tmp_path / "full-dry-run" / "results"))
+    assert outputs_folder(study) == tmp_path / "full-dry-run" / "figures"
+    ours, _ = _paper_rows(["Finetuning"])
+    test, _ = _paper_rows(["Finetuning", "Parallel Res. adapt."])
+    fig = plt.figure()
+    written = write_outputs(study, ours, fig, pd.DataFrame(),
+                            test=(test, LABELLED_TITLE), readme=tmp_path / "README.md")
+    plt.close(fig)
+    names = sorted(p.name for p in written)
+    assert names == ["fig4_full.pdf", "fig4_full.png", "table1_full_test.csv", "table1_full_test.md",
+                     "table1_full_val.csv", "table1_full_val.md"]
+    assert all(p.parent == tmp_path / "full-dry-run" / "figures" for p in written)
+    md = (tmp_path / "full-dry-run" / "figures" / "table1_full_test.md").read_text()
+    assert LABELLED_TITLE in md and "the paper's baseline" in md and md.count("| Parallel Res. adapt. | ours") == 1

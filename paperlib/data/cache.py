@@ -68,6 +68,19 @@ def entry_dir(cache_dir: str | Path, domain: str, split: str) -> Path:
     return Path(cache_dir) / domain / split
 
 
+def split_labelled(cache_dir: str | Path, domains, split: str = "test") -> bool:
+    """Whether every domain's prepared `split` has a label for each image (its manifest says so:
+    the Decathlon's test split only once its labels are placed, `labels.place_labels`). False
+    where an entry is not prepared or its manifest is unreadable."""
+    for domain in domains:
+        try:
+            if not read_json(entry_dir(cache_dir, domain, split) / "manifest.json").get("labelled"):
+                return False
+        except (OSError, DataError, AttributeError):
+            return False
+    return bool(domains)
+
+
 def _manifest_for(index: SplitIndex, size: int) -> dict:
     """The part of the manifest that decides whether an entry is up to date."""
     return {

@@ -2,9 +2,12 @@
 
 Problems: a missing annotation file, a malformed one (shown as "unreadable" in the table) or one
 with category ids outside its domain (category id = domain index * 10**7 + class), a listed image
-that is missing or that PIL cannot decode. Images are decoded with the same function as
-``prepare``, so a tree that checks clean prepares without skipping anything. Given a cache
-folder, every prepared entry is also checked against its manifest (array sizes and checksums).
+that is missing or that PIL cannot decode, and a labelled test file (the authors' labels archive)
+that does not cover exactly the images of the released stripped one, each mismatch named with its
+file (`decathlon.test_labels_problems`): such a file is rejected, the split read stripped. Images
+are decoded with the same function as ``prepare``, so a tree that checks clean prepares without
+skipping anything. Given a cache folder, every prepared entry is also checked against its
+manifest (array sizes and checksums).
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ from tqdm import tqdm
 from paperlib.core.errors import DataError
 from paperlib.core.files import read_json
 from paperlib.data.cache import entry_dir, entry_problems
-from paperlib.data.decathlon import FILE_SPLITS, TREE, annotation_path, read_file_split, tree_dir
+from paperlib.data.decathlon import (
+    FILE_SPLITS,
+    TREE,
+    annotation_path,
+    labelled_test_name,
+    read_file_split,
+    test_labels_problems,
+    tree_dir,
+)
 from paperlib.data.domains import DOMAINS, check_domains
 from paperlib.data.images import try_decode
 
@@ -37,6 +48,7 @@ class SplitReport:
     classes: int = 0
     missing: int = 0
     unreadable: int = 0
+    rejected: str = ""  # a labelled test file that failed its check (the stripped one was read)
 
 
 @dataclass
@@ -57,9 +69,16 @@ class CheckReport:
             if s.unreadable_annotation:
                 note += " (unreadable)"
             elif s.annotation and not s.labelled:
-                note += " (unlabelled)"
+                note += f" (unlabelled; {s.rejected} rejected)" if s.rejected else " (unlabelled)"
             lines.append(f"{s.domain:<14}{s.split:<7}{s.images:>8}{s.classes:>9}{s.missing:>9}"
                          f"{s.unreadable:>12}  {note}")
+        tests = [s for s in self.splits if s.split == "test" and s.annotation]
+        if tests:
+            labelled = sum(s.labelled for s in tests)
+            lines.append(f"test labels for {labelled} of {len(tests)} domain(s): " + (
+                "test accuracies are computed locally" if labelled == len(tests) else
+                f"the full profile's Table 1 on test needs all; `paperlib data labels --root {self.root}` "
+                "fetches the authors' labels_test.zip"))
         if self.ok:
             lines.append(f"OK: {self.root / TREE} has no problems")
         else:
@@ -92,6 +111,20 @@ def _check_images(report: CheckReport, row: SplitReport, index, pool) -> None:
         if array is None:
             row.unreadable += 1
             report.problems.append(f"{row.domain}/{row.split}: unreadable image {name} ({reason})")
+
+
+def _rejected_test_labels(report: CheckReport, root, domain: str) -> str:
+    """The name of the domain's labelled test file where it fails its check against the stripped
+    one (each problem added, named with the file), else ""."""
+    path = tree_dir(root) / "annotations" / labelled_test_name(domain)
+    if not path.is_file():
+        return ""
+    try:
+        problems = test_labels_problems(root, domain)
+    except DataError:  # the stripped or train file itself is broken: reading the split reports it
+        return ""
+    report.problems += [f"{domain}/test: {path}: {p}" for p in problems]
+    return path.name if problems else ""
 
 
 def _present_annotation(root, domain: str, split: str) -> str:
@@ -139,8 +172,10 @@ def check(root: str | Path, domains=None, *, decode: bool = True,
             for split in FILE_SPLITS:
                 row = SplitReport(domain, split, "")
                 report.splits.append(row)
+                if split == "test":
+                    row.rejected = _rejected_test_labels(report, root, domain)
                 try:
-                    index = read_file_split(root, domain, split)
+                    index = read_file_split(root, domain, split, test_labels=not row.rejected)
                 except DataError as err:
                     report.problems.append(f"{domain}/{split}: {err}")
                     row.annotation = _present_annotation(root, domain, split)

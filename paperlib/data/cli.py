@@ -1,7 +1,7 @@
-"""`paperlib data ...`: prepare, check, download, mini, samples, check-submission.
+"""`paperlib data ...`: prepare, check, download, labels, mini, samples, check-submission.
 
-Exit status: 0 on success, 1 when `check` or `check-submission` finds problems or `download`
-fails, 2 on bad input
+Exit status: 0 on success, 1 when `check` or `check-submission` finds problems, `download` fails
+or `labels` places not every file, 2 on bad input
 (a DataError: its one-line message is printed to stderr).
 """
 
@@ -15,7 +15,8 @@ from paperlib.core.errors import DataError
 from paperlib.data.cache import PrepareError, prepare
 from paperlib.data.check import check
 from paperlib.data.domains import DOMAINS
-from paperlib.data.download import download
+from paperlib.data.download import download, download_labels
+from paperlib.data.labels import LABELS_URL, place_labels
 from paperlib.data.mini.generate import generate_mini
 from paperlib.data.samples import plot_mini_samples
 from paperlib.data.submission import check_submission
@@ -60,6 +61,12 @@ def parser() -> argparse.ArgumentParser:
                 "Fetch the Visual Decathlon's devkit and data into ROOT/decathlon-1.0, and print the manual "
                 "steps where it cannot (ImageNet needs a login).")
     s.add_argument("--root", required=True, help="folder to hold decathlon-1.0/")
+
+    s = command("labels", "place the test labels (the authors' labels_test.zip) in a tree",
+                "Place the authors' test labels, ten <domain>_test.json, in ROOT/decathlon-1.0/annotations/, "
+                "each only if it covers exactly the images of the released stripped file.")
+    s.add_argument("file", nargs="?", help=f"the archive (default: download it from {LABELS_URL})")
+    s.add_argument("--root", required=True, help="folder holding decathlon-1.0/")
 
     s = command("mini", "write the MiniDecathlon",
                 "Generate the MiniDecathlon, ten procedural domains in the decathlon-1.0 layout, into "
@@ -113,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if report.ok else 1
         if args.command == "download":
             return download(args.root)
+        if args.command == "labels":
+            if args.file is None:
+                return download_labels(args.root)
+            report = place_labels(args.file, args.root)
+            print(report.format(), file=sys.stdout if report.ok else sys.stderr)
+            return 0 if report.ok else 1
         if args.command == "mini":
             generate_mini(args.out, seed=args.seed, size=args.size, scale=args.scale, force=args.force)
             print(f"MiniDecathlon in {args.out}/decathlon-1.0")

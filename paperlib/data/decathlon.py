@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -78,16 +79,16 @@ def tree_dir(root: str | Path) -> Path:
     return tree
 
 
-def annotation_path(root: str | Path, domain: str, split: str) -> Path:
-    """The annotation file of a split; for test, the labelled ``_test.json`` when present,
-    else ``_test_stripped.json``. Missing file: DataError naming the expected path."""
+def annotation_path(root: str | Path, domain: str, split: str, *, test_labels: bool = True) -> Path:
+    """The annotation file of a split; for test, the labelled ``_test.json`` when present (and
+    `test_labels`), else ``_test_stripped.json``. Missing file: DataError naming the expected path."""
     if split not in FILE_SPLITS:
         raise ValueError(f"split {split!r} has no annotation file; choose one of {FILE_SPLITS}")
     domain_spec(domain)
     folder = tree_dir(root) / "annotations"
     if split == "test":
-        labelled = folder / f"{domain}_test.json"
-        if labelled.is_file():
+        labelled = folder / labelled_test_name(domain)
+        if test_labels and labelled.is_file():
             return labelled
         path = folder / f"{domain}_test_stripped.json"
     else:
@@ -95,6 +96,11 @@ def annotation_path(root: str | Path, domain: str, split: str) -> Path:
     if not path.is_file():
         raise DataError(f"annotation file {path} not found: {how_to_get_data(Path(root))}")
     return path
+
+
+def labelled_test_name(domain: str) -> str:
+    """The labelled test file of a domain, as the authors' labels archive names it."""
+    return f"{domain}_test.json"
 
 
 def file_sha256(path: Path) -> str:
@@ -177,11 +183,89 @@ def _parse(data: dict, domain: str, path: Path, labelled: bool, first_cat: int,
     return names, ids, labels
 
 
-def read_file_split(root: str | Path, domain: str, split: str) -> SplitIndex:
-    """One of train / val / test, read from its own annotation file."""
-    path = annotation_path(root, domain, split)
+def test_labels_problems(root: str | Path, domain: str, labelled: dict | None = None) -> list[str]:
+    """What keeps a labelled test file (`labelled`, default: the tree's ``<domain>_test.json``)
+    from standing for the released ``<domain>_test_stripped.json``: the same image ids with the
+    same file names, no id twice, one annotation per image, every category id one of the domain's
+    classes (those of the stripped file, else of the train split). Empty where it is sound, or
+    where the tree has no stripped file to hold it against."""
+    folder = tree_dir(root) / "annotations"
+    stripped_path = folder / f"{domain}_test_stripped.json"
+    if not stripped_path.is_file():
+        return []
+    if labelled is None:
+        try:
+            labelled = _load_json(folder / labelled_test_name(domain))
+        except DataError as err:
+            return [str(err)]
+    stripped = _load_json(stripped_path)
+    classes = stripped.get("categories") or _load_json(annotation_path(root, domain, "train")).get("categories")
+    return compare_test_labels(labelled, stripped, {int(c["id"]) for c in classes or []}, stripped_path.name)
+
+
+def compare_test_labels(labelled: dict, stripped: dict, category_ids: set[int], stripped_name: str) -> list[str]:
+    """`test_labels_problems` on the files' contents, each problem with a few example ids."""
+    names, ids = _images(labelled)
+    released, _ = _images(stripped)
+    annotations = [a for a in labelled.get("annotations") or [] if isinstance(a, dict)]
+    annotated = Counter(_as_int(a.get("image_id")) for a in annotations)
+    own = {_as_int(c.get("id")) for c in labelled.get("categories") or [] if isinstance(c, dict)}
+    checks = [
+        ([i for i, n in Counter(ids).items() if n > 1], "image id(s) listed more than once"),
+        (set(released) - set(names), f"image(s) of {stripped_name} missing"),
+        (set(names) - set(released), f"image id(s) that {stripped_name} does not list"),
+        ([i for i in set(names) & set(released) if names[i] != released[i]],
+         f"image(s) with another file name than in {stripped_name}"),
+        ([i for i, n in annotated.items() if n > 1], "image id(s) annotated more than once"),
+        (set(annotated) - set(names), "annotation(s) of an image id the file does not list"),
+        (set(names) - set(annotated), "image(s) without an annotation"),
+        ([a.get("category_id") for a in annotations if _as_int(a.get("category_id")) not in category_ids],
+         f"category id(s) not of the domain's classes ({_span(category_ids)})"),
+    ]
+    problems = [f"{len(found)} {what} (e.g. {_examples(found)})" for found, what in checks if found]
+    if own and own != category_ids:
+        problems.append(f"its categories ({_span(own)}, {len(own)}) are not the domain's "
+                        f"({_span(category_ids)}, {len(category_ids)})")
+    return problems
+
+
+def _as_int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _images(data: dict) -> tuple[dict[int | None, str], list[int | None]]:
+    """{image id: file name} and the ids in file order (repeats kept)."""
+    entries = [im for im in data.get("images") or [] if isinstance(im, dict)]
+    return ({_as_int(im.get("id")): str(im.get("file_name")) for im in entries},
+            [_as_int(im.get("id")) for im in entries])
+
+
+def _span(ids: set) -> str:
+    known = [i for i in ids if i is not None]
+    return f"{min(known)}..{max(known)}" if known else "none"
+
+
+def _examples(values) -> str:
+    values = sorted(values, key=str)
+    return ", ".join(map(str, values[:MAX_LISTED])) + (", ..." if len(values) > MAX_LISTED else "")
+
+
+def read_file_split(root: str | Path, domain: str, split: str, *, test_labels: bool = True) -> SplitIndex:
+    """One of train / val / test, read from its own annotation file. A labelled test file is read
+    only where it covers exactly the released (stripped) test split (`test_labels_problems`), so
+    no label that fails that check is used: DataError naming the file and each problem.
+    `test_labels=False` reads the stripped file even where the labelled one is present."""
+    path = annotation_path(root, domain, split, test_labels=test_labels)
     data = _load_json(path)
     labelled = not path.name.endswith("_stripped.json")
+    if split == "test" and labelled and (problems := test_labels_problems(root, domain, data)):
+        more = f" (and {len(problems) - MAX_LISTED} more)" if len(problems) > MAX_LISTED else ""
+        raise DataError(f"{path}: " + "; ".join(problems[:MAX_LISTED]) + more + ": its labels are not used; "
+                        f"remove it to read {domain}_test_stripped.json, or place sound labels "
+                        f"(`paperlib data labels FILE --root ROOT`)")
     if not data.get("categories") and split == "test":
         # a stripped file may omit categories: the classes are those of the train split
         data = dict(data, categories=_load_json(annotation_path(root, domain, "train"))

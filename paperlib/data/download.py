@@ -5,7 +5,8 @@ unpacked in ``decathlon-1.0/data`` and holds one ``<domain>.tar`` per domain, ea
 place (as the authors' download_data.sh does). ImageNet (imagenet12) needs a login at
 image-net.org, so only manual steps are printed for it. Everything is unpacked in a temporary
 sibling folder and renamed to ``ROOT/decathlon-1.0`` only when complete: an interrupted download
-never leaves a tree that looks complete.
+never leaves a tree that looks complete. The test labels come last, from the authors' repository
+(`labels.LABELS_URL`), each file placed once checked (`labels.place_labels`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from paperlib.data.decathlon import TREE
+from paperlib.data.decathlon import TREE, tree_dir
+from paperlib.data.labels import LABELS_URL, labels_step, place_labels
 
 SITE = "http://www.robots.ox.ac.uk/~vgg/decathlon/"
 DEVKIT_URL = "http://www.robots.ox.ac.uk/~vgg/share/decathlon-1.0-devkit.tar.gz"
@@ -37,7 +39,7 @@ def manual_steps(root: Path) -> str:
         f"     unpack it in {tree}/data, then unpack each <domain>.tar it holds in that folder",
         f"  3. imagenet12 is a separate archive: log in at {IMAGENET_URL}, download the",
         f"     Decathlon's downsized ImageNet (linked from {SITE}) and unpack it in {tree}/data",
-        f"  4. labelled test annotations <domain>_test.json, if you have them, go in {tree}/annotations",
+        f"  4. the test labels: {labels_step(root)}",
         f"  5. paperlib data check --root {root}",
         f"Without the data: `paperlib data mini --out {root}` writes the MiniDecathlon in this layout.",
     ])
@@ -72,7 +74,8 @@ def download(root: str | Path, *, opener=None, timeout: float = 30.0) -> int:
     final = root / TREE
     if final.exists():
         print(f"{final} already exists: remove it to download again, or run "
-              f"`paperlib data check --root {root}`", file=sys.stderr)
+              f"`paperlib data check --root {root}` (`paperlib data labels --root {root}` fetches "
+              f"only the test labels)", file=sys.stderr)
         return 1
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{TREE}.download-"))
@@ -93,4 +96,24 @@ def download(root: str | Path, *, opener=None, timeout: float = 30.0) -> int:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     print(f"downloaded the Decathlon (without imagenet12) to {final}\n" + manual_steps(root))
-    return 0
+    return download_labels(root, opener=opener, timeout=timeout)
+
+
+def download_labels(root: str | Path, *, opener=None, timeout: float = 30.0) -> int:
+    """Fetch the authors' labels_test.zip and place its files in ROOT/decathlon-1.0/annotations
+    (`labels.place_labels`). Returns 0 when every file was placed; else prints why and the manual
+    step to stderr and returns 1 (the tree keeps what it had)."""
+    root = Path(root)
+    opener = opener or urllib.request.urlopen
+    tree_dir(root)  # no tree: a DataError naming it, before anything is fetched
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=".labels.download-"))
+    try:
+        report = place_labels(_fetch(LABELS_URL, staging / Path(LABELS_URL).name, opener, timeout), root)
+    except Exception as err:  # network, HTTP, disk, a bad archive: all end in the manual step
+        print(f"test labels not downloaded: {type(err).__name__}: {err}\n"
+              f"To place them by hand: {labels_step(root)}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(report.format(), file=sys.stdout if report.ok else sys.stderr)
+    return 0 if report.ok else 1

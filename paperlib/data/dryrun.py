@@ -23,14 +23,16 @@ def write_real_format_tree(root: str | Path, *, size: int = 72, per_split: int =
 
     The test split is always written as the Decathlon releases it, `<domain>_test_stripped.json`:
     the test images only, no annotations and no categories. `test_labels=True` adds the labelled
-    `<domain>_test.json` of the separate labels archive; `test_labels=False` gives the tree a
-    person downloading the Decathlon has (test accuracies only from the evaluation server)."""
+    `<domain>_test.json` of the authors' labels archive (data/labels.py), in its form (each
+    annotation with the COCO fields the archive's carry, categories with their supercategory);
+    `test_labels=False` gives the tree the Decathlon's own download gives."""
     rng = np.random.default_rng(seed)
     tree = Path(root) / "decathlon-1.0"
     (tree / "annotations").mkdir(parents=True, exist_ok=True)
     for domain in DOMAINS:
         prefix, classes = domain_spec(domain).id_prefix, decathlon_counts()[domain]["classes"]
-        categories = [{"id": prefix + 1 + k, "name": f"{domain}-{k + 1}"} for k in range(classes)]
+        categories = [{"id": prefix + 1 + k, "name": f"{domain}-{k + 1}", "supercategory": domain}
+                      for k in range(classes)]
         next_id = prefix + 1
         for split in ("train", "val", "test"):
             n = classes if (split == "train" and domain == "imagenet12" and source_covers_classes) else per_split
@@ -43,10 +45,12 @@ def write_real_format_tree(root: str | Path, *, size: int = 72, per_split: int =
                 (tree / name).parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(pixels).save(tree / name, "JPEG", quality=80)
                 images.append({"id": next_id, "file_name": name, "width": width, "height": size})
-                annotations.append({"id": next_id, "image_id": next_id, "category_id": prefix + 1 + label})
+                annotations.append({"id": next_id, "image_id": next_id, "category_id": prefix + 1 + label,
+                                    "segmentation": [], "area": 0, "bbox": [], "iscrowd": 0})
                 next_id += 1
-            data = {"info": {"dry_run": True}, "licenses": [], "images": images, "annotations": annotations,
-                    "categories": categories}
+            data = {"info": {"description": "Decathlon", "dry_run": True}, "images": images,
+                    "annotations": annotations, "categories": categories,
+                    "licenses": [{"id": 1, "name": "decathlon", "url": ""}]}
             if split == "test":
                 if test_labels:
                     _dump(tree / "annotations" / f"{domain}_test.json", data)

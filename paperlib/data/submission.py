@@ -2,12 +2,15 @@
 
 The challenge's evaluation server takes one JSON list for the ten domains together,
 ``[{"image_id": ..., "category_id": ...}, ...]``, one entry per test image, with
-category id = domain index * 10**7 + label + 1 (the ids of the annotation files). The test labels
-are not released, so this file is the only way to a test accuracy on the real Decathlon.
+category id = domain index * 10**7 + label + 1 (the ids of the annotation files). The challenge
+released its test split without labels, so this file was the way to a test accuracy on the real
+Decathlon; the authors have since released the labels (`labels.py`).
 
 ``check_submission`` validates such a file against the test split of a tree before it is sent:
 every test image predicted exactly once, no id that is not a test image, every category id one of
-the image's domain. Each problem is one line (per domain and kind, with a few example ids).
+the image's domain. Each problem is one line (per domain and kind, with a few example ids). Where
+the tree's test split is labelled, it also scores the file: each domain's top-1 accuracy, what the
+server would have said (an image without a prediction counts as wrong).
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ class SubmissionReport:
     root: Path
     expected: dict[str, int] = field(default_factory=dict)  # domain -> test images
     predicted: dict[str, int] = field(default_factory=dict)  # domain -> entries for them
+    accuracy: dict[str, float] = field(default_factory=dict)  # domain -> top-1 % where the test split is labelled
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -95,8 +99,11 @@ class SubmissionReport:
         return not self.problems
 
     def format(self) -> str:
-        lines = [f"{'domain':<14}{'test images':>12}{'predicted':>11}"]
-        lines += [f"{d:<14}{n:>12}{self.predicted.get(d, 0):>11}" for d, n in self.expected.items()]
+        scored = bool(self.accuracy)
+        lines = [f"{'domain':<14}{'test images':>12}{'predicted':>11}" + (f"{'top-1 %':>10}" if scored else "")]
+        lines += [f"{d:<14}{n:>12}{self.predicted.get(d, 0):>11}"
+                  + (f"{self.accuracy[d]:>10.2f}" if d in self.accuracy else f"{'–':>10}" if scored else "")
+                  for d, n in self.expected.items()]
         if self.ok:
             lines.append(f"OK: {self.path} predicts every test image of {len(self.expected)} domain(s) once, "
                          f"with valid categories")
@@ -123,6 +130,8 @@ def check_submission(path: str | Path, root: str | Path, domains=None) -> Submis
         report.expected[domain], report.predicted[domain] = len(index), len(entries)
         _check_domain(report.problems, domain, set(index.image_ids.tolist()), entries,
                       range(spec.id_prefix + 1, spec.id_prefix + 1 + index.num_classes))
+        if index.labelled and len(index):
+            report.accuracy[domain] = _accuracy(index.image_ids, index.labels + spec.id_prefix + 1, entries)
     for prefix, entries in sorted(by_domain.items()):
         where = f"domain {DOMAINS[prefix - 1]}, not checked" if 1 <= prefix <= len(DOMAINS) else "no domain"
         report.problems.append(f"{len(entries)} image id(s) of {where} ({_examples(i for i, _ in entries)})")
@@ -145,6 +154,15 @@ def _check_domain(problems: list[str], domain: str, expected: set[int], entries:
     if invalid:
         problems.append(f"{domain}: {len(invalid)} prediction(s) with a category id outside "
                         f"{valid.start}..{valid.stop - 1} ({_examples(invalid)})")
+
+
+def _accuracy(image_ids, category_ids, entries: list[tuple[int, int]]) -> float:
+    """Top-1 % over every test image: an image's first prediction counts, a missing one is wrong."""
+    truth = dict(zip(image_ids.tolist(), category_ids.tolist()))
+    first: dict[int, int] = {}
+    for image_id, category_id in entries:
+        first.setdefault(image_id, category_id)
+    return 100.0 * sum(first.get(i) == c for i, c in truth.items()) / len(truth)
 
 
 def _examples(ids) -> str:

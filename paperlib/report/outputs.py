@@ -1,6 +1,6 @@
-"""What the report writes: Markdown tables, the figures and tables under figures/, and, for the
-mini profile, the README's results blocks (all atomically). Numbers in the README are inserted
-from here, never typed."""
+"""What the report writes: Markdown tables, the figures and tables under figures/ (a dry run's
+beside its own store, never in the project's figures/), and, for the mini profile, the README's
+results blocks (all atomically). Numbers in the README are inserted from here, never typed."""
 
 from __future__ import annotations
 
@@ -68,31 +68,59 @@ def findings_markdown(claims_table: pd.DataFrame, *, profile: str, replicates: i
     return "\n".join(lines) + "\n"
 
 
+def outputs_folder(study: Study) -> Path | None:
+    """Where the report writes its tables and figures: the project's figures/; for a dry run,
+    beside its own store (`paperlib reproduce --dry-run`: runs/<profile>-dry-run/figures), or
+    nowhere (None) where it has none: a dry run checks a code path, it is no result."""
+    if not study.dry_run:
+        return project_root() / "figures"
+    return Path(study.results_dir).parent / "figures" if study.results_dir else None
+
+
+def _write_table1(out: Path, name: str, caption: str, ours: pd.DataFrame) -> tuple[str, list[Path]]:
+    """NAME.md (beside the paper's, with the spread of the mean and S over the replicates) and .csv (also
+    each domain's spread, where the table has one); returns the Markdown and the paths."""
+    beside = table1_beside_paper(ours)
+    spread = ours.reindex(columns=["model", *(f"{c}_sd" for c in PAPER_COLUMNS)]).assign(source="ours")
+    table_md = f"{caption}\n\n{markdown_table(beside)}\n"
+    return table_md, [write_text(out / f"{name}.md", table_md),
+                      write_text(out / f"{name}.csv",
+                                 beside.merge(spread, on=["model", "source"], how="left").to_csv(index=False))]
+
+
 def write_outputs(study: Study, ours: pd.DataFrame, figure, claims_table: pd.DataFrame,
                   *, checkpoint: pd.DataFrame | None = None, family: str | None = None,
+                  test: tuple[pd.DataFrame, str] | None = None,
                   figures_dir: str | Path | None = None, readme: str | Path | None = None) -> list[Path]:
-    """figures/table1_<profile>.md (beside the paper's, with the spread of the mean and S over the
-    replicates) and .csv (also each domain's spread), figures/fig4_<profile>.png|pdf, and, for the
-    mini profile, the README's results block (the claims table with its `family` line, Table 1,
-    Figure 4, and `checkpoint_effect`'s table when given) (all written atomically; default folders: the
-    project's). `ours`: `table1.table1`."""
-    out = Path(figures_dir) if figures_dir is not None else project_root() / "figures"
+    """figures/table1_<profile>.md|csv (`_write_table1`; table1_<profile>_val where the tables are
+    a validation phase, and then `test`, (Table 1 on the test split, what it is), as
+    table1_<profile>_test), figures/fig4_<profile>.png|pdf, and, for the mini profile, the
+    README's results block (the claims table with its `family` line, Table 1, Figure 4, and
+    `checkpoint_effect`'s table when given) and its findings (all written atomically; default
+    folder: `outputs_folder(study)`, the README the project's, never a dry run's). `ours`:
+    `table1.table1`."""
+    out = Path(figures_dir) if figures_dir is not None else outputs_folder(study)
+    if out is None:
+        raise ValueError("a dry run without a results store of its own writes no tables (give it results_dir)")
     readme = Path(readme) if readme is not None else project_root() / "README.md"
     profile = study.profile
     n = study.replicate_count
+    replicates_text = (f"the mean over {n} replicate{'s' if n > 1 else ''} of the whole pipeline "
+                       "(sd: their standard deviation)")
+    baseline = f"S with {'the paper' if profile == 'full' else 'our Finetuning row'}'s baseline"
     caption = (f"Table 1 reproduced ({profile} profile): top-1 accuracy (%) on the {study.settings.table_title}, "
-               f"the mean over {n} replicate{'s' if n > 1 else ''} of the whole pipeline (sd: their standard "
-               f"deviation); S with {'the paper' if profile == 'full' else 'our Finetuning row'}'s baseline.")
-    beside = table1_beside_paper(ours)
-    spread = ours[["model", *(f"{c}_sd" for c in PAPER_COLUMNS)]].assign(source="ours")
-    table_md = f"{caption}\n\n{markdown_table(beside)}\n"
+               f"{replicates_text}; {baseline}.")
     name = f"table1_{profile}" if study.settings.test_labels else f"table1_{profile}_val"
-    written = [write_text(out / f"{name}.md", table_md),
-               write_text(out / f"{name}.csv", beside.merge(spread, on=["model", "source"], how="left").to_csv(index=False)),
-               save_figure(figure, out / f"fig4_{profile}.png"), save_figure(figure, out / f"fig4_{profile}.pdf")]
+    table_md, written = _write_table1(out, name, caption, ours)
+    if test is not None:
+        of_seeds = f", {replicates_text}" if "replicates" in test[0] else ""  # the server's scores: one run per row
+        test_caption = (f"Table 1 reproduced ({profile} profile): top-1 accuracy (%) on the {test[1]}{of_seeds}; "
+                        f"{baseline}.")
+        written += _write_table1(out, f"table1_{profile}_test", test_caption, test[0])[1]
+    written += [save_figure(figure, out / f"fig4_{profile}.png"), save_figure(figure, out / f"fig4_{profile}.pdf")]
     if study.prepared():  # what each number cost, in SGD steps (from the plans and the cache's train labels)
         written.append(write_budget_csv(study, out))
-    if profile == "mini" and Path(readme).is_file():
+    if profile == "mini" and not study.dry_run and Path(readme).is_file():
         block = (f"Claims of the paper and what the mini run shows (verdicts: `paperlib/report/verdicts.py`). "
                  f"{family or ''}\n\n{markdown_table(claims_table)}\n\n{table_md}\n"
                  "![Figure 4, mini profile](figures/fig4_mini.png)\n")

@@ -116,9 +116,10 @@ SERIES: dict[str, tuple[type[Params], Callable[..., dict[str, Plan]] | None]] = 
 }
 NOTEBOOKS: tuple[str, ...] = tuple(SERIES)
 
-# The parts holding Table 1's rows. Where the test labels are not released (profiles.Profile.
-# test_labels), the tables show the validation phase and these parts are trained once more in the
-# test phase (on train+val): their test predictions are the evaluation server's submissions.
+# The parts holding Table 1's rows. Where the profile's data may come without test labels
+# (profiles.Profile.test_labels: the real Decathlon), the tables show the validation phase and these
+# parts are trained once more in the test phase (on train+val, as the paper): Table 1 on the test
+# split where its labels are placed, and the evaluation server's submissions either way.
 TABLE1_PARTS = {"02_series_vs_parallel": ("table1", "a_posteriori", "distilled"), "03_placement": ("table1",),
                 "05_svd": ("svd", "lora")}
 TEST_PHASE = "test_phase"  # the part of a notebook's plans holding those test-phase trainings
@@ -145,8 +146,8 @@ def notebook_plans(study: Study, notebook: str, params: Params | None = None) ->
 def submission_rows(study: Study) -> dict[str, list[TrainConfig]]:
     """{Table 1 row: the test-phase trainings that predict its ten domains}: the pretrained network
     (ImageNet; with series adapters for "Series Res. adapt.") and the row's adapted networks of
-    replicate 0 (the server takes one file per row). Empty where the profile's test labels are
-    released (no submission is needed)."""
+    replicate 0 (the server takes one file per row). Empty where the profile trains no test phase
+    apart (its tables are the test split's)."""
     rows: dict[str, dict[str, TrainConfig]] = {}
     for notebook in TABLE1_PARTS:
         for labels, config in notebook_plans(study, notebook).get(TEST_PHASE, []):

@@ -116,7 +116,8 @@ class Study:
 
     @property
     def table_phase(self) -> str:
-        """The phase whose runs the tables show: validation where the test labels are not released."""
+        """The phase whose runs the notebooks' tables show: validation where the profile's data may
+        come without test labels (Profile.test_labels: the real Decathlon)."""
         return "test" if self.settings.test_labels else "validation"
 
     @property

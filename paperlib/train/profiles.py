@@ -37,9 +37,12 @@ class Profile:
     data_root: str  # default folder holding decathlon-1.0/ (relative to the project root)
     limit_batches: int | None = None  # steps per epoch and eval batches (smoke, dry runs)
     eval_batch_size: int = 256
-    # False: the test split is released unlabelled (the Visual Decathlon; only the challenge's
-    # server scores it). The tables then show a validation phase (trained on train, evaluated on
-    # val) and the Table 1 rows are also trained on train+val to write the server's submissions.
+    # True: the profile's data is generated with its test labels (the MiniDecathlon), and its
+    # tables are the test split's. False: the real Visual Decathlon, released with its test split
+    # stripped of labels (the authors' labels archive adds them: data/labels.py). The tables then
+    # show a validation phase (trained on train, evaluated on val) and Table 1's rows are also
+    # trained on train+val, as the paper's; whether their test accuracies are known is a fact of
+    # the data found (report.test_phase.test_split_labelled), not of this field.
     test_labels: bool = True
     # independent replicates of the whole pipeline (series.study.Study): the unit of every verdict
     replicates: int = 1
@@ -47,7 +50,7 @@ class Profile:
     @property
     def table_split(self) -> str:
         """The split whose accuracies the notebooks' tables show: `report_split`, or val where the
-        test labels are not released."""
+        profile's data may come without test labels (`test_labels`)."""
         return self.report_split if self.test_labels else "val"
 
     @property
