@@ -77,11 +77,15 @@ def test_figure4_plans_vary_what_the_paper_varies():
     assert {c.train_fraction for _, c in transfer} == set(s.transfer_fractions)
 
 
-def test_plan_prints_every_training_and_the_total(capsys):
-    print_plan(Study(profile="smoke"))
+def test_plan_prints_every_training_and_the_total(capsys, monkeypatch):
+    from paperlib.series import estimate
+    from paperlib.series.notebooks import series_trainings
+
+    monkeypatch.setattr(estimate, "calibrate_cpu", lambda settings, threads=1, seconds=2.0: 1e9)  # no timing here
+    print_plan(Study(profile="smoke"), calibrate=True)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == len(series_plan(Study(profile="smoke"))) + 2  # header and total
-    assert "GPU-hours" in lines[-1]
+    assert lines.index(next(line for line in lines if line.startswith("* "))) == len(series_trainings(Study(profile="smoke"))) + 1
+    assert "CPU here" in lines[-4] and "one GPU" in lines[-2]
 
 
 def synthetic_results(gap: float) -> SeriesResults:
