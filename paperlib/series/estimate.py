@@ -87,7 +87,8 @@ def cpu_bench_rate(path: str | Path, settings: Profile, *, processor: str, threa
     if machine.get("device") != "cpu" or machine.get("processor") != processor or not _matches(entry, settings):
         return None
     # the variants run at one thread and at the bench's own thread count (`run_threads`)
-    variant = "threads1+channels_last" if threads == 1 else "channels_last" if threads == variants.get("run_threads") else None
+    variant = ("threads1+channels_last" if threads == 1
+               else "channels_last" if threads == variants.get("run_threads") else None)
     flop_s = {m: variants[f"{m}/{variant}"]["images_per_s"] * entry["train"][m]["train_flops_per_image"]
               for m in ("finetune", "parallel_fused") if f"{m}/{variant}" in variants}
     if "finetune" not in flop_s:
@@ -183,7 +184,8 @@ class PlannedRun:
     flops: float
 
 
-def planned_runs(trainings: list[tuple[str, dict, TrainConfig]], cache_dir: str | Path | None = None) -> list[PlannedRun]:
+def planned_runs(trainings: list[tuple[str, dict, TrainConfig]],
+                 cache_dir: str | Path | None = None) -> list[PlannedRun]:
     """`notebooks.series_trainings`' entries with their images and FLOPs (series.cost)."""
     return [PlannedRun(notebook, bool(labels.get("upstream")), config, training_images(config, cache_dir),
                        estimated_flops(config, cache_dir)) for notebook, labels, config in trainings]
