@@ -10,7 +10,8 @@ from paperlib.core.readme_blocks import update_readme
 from paperlib.data.domains import TARGETS
 from paperlib.report.claims import claims
 from paperlib.report.table1 import PARTS, SeriesResults, checkpoint_effect, size_column, table1, table1_beside_paper
-from paperlib.series.notebooks import NOTEBOOKS, series_plan
+from paperlib.series import estimate
+from paperlib.series.notebooks import NOTEBOOKS, series_plan, series_trainings
 from paperlib.series.plans import (
     TABLE1_ROWS,
     class_plan,
@@ -77,11 +78,14 @@ def test_figure4_plans_vary_what_the_paper_varies():
     assert {c.train_fraction for _, c in transfer} == set(s.transfer_fractions)
 
 
-def test_plan_prints_every_training_and_the_total(capsys):
-    print_plan(Study(profile="smoke"))
+def test_plan_prints_every_training_and_the_total(capsys, monkeypatch):
+    monkeypatch.setattr(estimate, "calibrate_cpu", lambda settings, threads=1, seconds=2.0: 1e9)  # no timing here
+    print_plan(Study(profile="smoke"), calibrate=True)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == len(series_plan(Study(profile="smoke"))) + 2  # header and total
-    assert "GPU-hours" in lines[-1]
+    trainings = len(series_trainings(Study(profile="smoke")))
+    assert lines.index(next(line for line in lines if line.startswith("* "))) == trainings + 1  # after the header
+    assert int(next(line for line in lines if line.startswith("all ")).split()[1]) == trainings
+    assert "calibrated here" in lines[-3] and "1 GFLOP/s" in lines[-3] and "h100" in lines[-2]
 
 
 def synthetic_results(gap: float) -> SeriesResults:

@@ -65,7 +65,7 @@ from paperlib.bench.memory import step_memory
 from paperlib.bench.pipeline import bench_data
 from paperlib.bench.report import bench_markdown, evaluate_targets
 from paperlib.core.files import write_json
-from paperlib.core.machine import cpu_bf16, usable_cores
+from paperlib.core.machine import cpu_bf16, processor_name, usable_cores
 from paperlib.core.readme_blocks import update_readme
 from paperlib.model.adapters import fuse_adapters
 from paperlib.model.sizes import count_macs
@@ -250,20 +250,10 @@ def _loadavg() -> list[float] | None:
 def _machine(plan: Plan) -> dict:
     info = {"device": plan.device, "torch": torch.__version__, "python": platform.python_version(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "loadavg_start": _loadavg(),
-            "processor": _cpu_name(), "usable_cores": usable_cores(), "cpu_bf16": cpu_bf16().to_dict()}
+            "processor": processor_name(), "usable_cores": usable_cores(), "cpu_bf16": cpu_bf16().to_dict()}
     if plan.device == "cuda":
         info["device_name"] = torch.cuda.get_device_name()
     return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # ---------------------------------------------------------------- command line

@@ -11,6 +11,7 @@ arithmetic and conversions, which is slower than float32 itself.
 from __future__ import annotations
 
 import os
+import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -74,4 +75,15 @@ def cuda_devices() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-__all__ = ["CpuBf16", "available_memory", "cpu_bf16", "cuda_devices", "usable_cores"]
+def processor_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name (what a CPU bench file records as `machine.processor`)."""
+    try:
+        for line in Path(cpuinfo).read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+__all__ = ["CpuBf16", "available_memory", "cpu_bf16", "cuda_devices", "processor_name", "usable_cores"]

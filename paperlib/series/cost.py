@@ -1,21 +1,20 @@
-"""What a run costs, before and after its data exists: the images it trains on and its training
-FLOPs, predicted from the data's known sizes (the MiniDecathlon generator's counts, the
-Decathlon's published ones) so that plans stay a pure function of the profile, or counted from a
-prepared cache's manifests. `paperlib reproduce --plan` prints these; the workers start the
-longest chain of work first by them.
+"""What a run costs, before it runs: the images it trains on and its training FLOPs, from the
+profile's own data without reading it (the MiniDecathlon generator's counts at smoke and mini;
+at full a prepared cache's manifests, else the Decathlon's published counts), so that a plan
+stays a pure function of the profile. `paperlib reproduce --plan` prints these (and
+`series.estimate` turns them into time); the workers start the longest chain of work first by
+them.
 
-A run's training images: its domains' images (of its train split, trainval = train + val) x the
-fractions it keeps (`train_fraction`, `class_fraction`) x epochs, or batches x batch size where
-the steps per epoch are limited (smoke, dry runs). A FLOP of training is 3 x the forward pass's
-(the backward computes two products per forward one), 2 FLOPs a multiply-accumulate.
-"""
+A run's training images: its domains' images of its train split (trainval = train + val), of the
+classes and the class-stratified fraction it keeps (`class_fraction`, `train_fraction`), x epochs;
+at most batches x batch size an epoch where the steps are limited (smoke, dry runs). A FLOP of
+training is 3 x the forward pass's (the backward computes two products per forward one), 2 FLOPs
+a multiply-accumulate, at the side each domain trains at."""
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
@@ -27,24 +26,43 @@ from paperlib.data.facts import decathlon_counts
 from paperlib.data.mini.counts import resolve_counts
 from paperlib.model.resnet import ResNet26
 from paperlib.model.sizes import count_macs
-from paperlib.train.profiles import Profile
+from paperlib.train.profiles import Profile, get_profile
+from paperlib.train.run_data import input_spec
 from paperlib.train.spec import TrainConfig
 
-# ---------------------------------------------------------------- predicted from the data's sizes
+# ---------------------------------------------------------------- the images of the profile's data
+
+
+def prepared_count(cache_dir: str | os.PathLike, domain: str, split: str) -> int | None:
+    """Images of one split in the prepared cache (its manifest), None where it is not prepared."""
+    manifest = entry_dir(cache_dir, domain, split) / "manifest.json"
+    return read_json(manifest)["count"] if manifest.is_file() else None
+
+
+def kept_images(settings: Profile, domain: str, splits: tuple[str, ...], *, train_fraction: float = 1.0,
+                class_fraction: float = 1.0, cache_dir: str | os.PathLike | None = None) -> int:
+    """Images of `domain` in `splits` that a run of the profile keeps: round(class_fraction x
+    classes) classes (at least one, `run_data.class_subset`), then round(train_fraction x n_c) of
+    each class c (at least one, `run_data.stratified_subset`). The MiniDecathlon's from the
+    generator's counts (exact: every class has the same count; its cache is never read); the real
+    Decathlon's from a prepared cache's manifests where `cache_dir` has them, else from its
+    published counts, in proportion (its per-class counts are not known without its labels)."""
+    mini = resolve_counts(settings.mini_scale) if settings.mini_scale is not None else {}
+    if domain in mini:
+        c = mini[domain]
+        classes = c.classes if class_fraction >= 1.0 else max(1, round(class_fraction * c.classes))
+        per_class = sum(getattr(c, split) for split in splits)
+        return classes * (per_class if train_fraction >= 1.0 else max(1, round(train_fraction * per_class)))
+    counts = [prepared_count(cache_dir, domain, split) if cache_dir is not None else None for split in splits]
+    published = decathlon_counts().get(domain, {})  # a domain of the user's own: its cache only
+    n = sum(published.get(split, 0) if count is None else count for split, count in zip(splits, counts))
+    n = n if class_fraction >= 1.0 else max(1, round(class_fraction * n))
+    return n if train_fraction >= 1.0 else max(1, round(train_fraction * n))
 
 
 def expected_train_images(settings: Profile, domain: str, fraction: float) -> int:
-    """Images of `domain` a run of the profile trains on at `fraction` (class-stratified:
-    round(f x n_c), at least one, per class, as run_data.stratified_subset draws them). Exact for
-    the MiniDecathlon (every class has the same count); the real Decathlon's per-class counts are
-    not known without its labels: round(f x n) there."""
-    splits = split_parts(settings.train_split)
-    if settings.mini_scale is not None:
-        c = resolve_counts(settings.mini_scale)[domain]
-        per_class = sum(getattr(c, split) for split in splits)
-        return c.classes * (per_class if fraction >= 1.0 else max(1, round(fraction * per_class)))
-    n = sum(decathlon_counts()[domain][split] for split in splits)
-    return n if fraction >= 1.0 else max(1, round(fraction * n))
+    """Images of `domain` a run of the profile trains on (its `train_split`) at `fraction`."""
+    return kept_images(settings, domain, split_parts(settings.train_split), train_fraction=fraction)
 
 
 def expected_batches(settings: Profile, domain: str, fraction: float) -> int:
@@ -56,61 +74,63 @@ def expected_batches(settings: Profile, domain: str, fraction: float) -> int:
 def source_images(settings: Profile, fraction: float) -> int:
     """Source training images a pretraining on `fraction` of them sees (the source trains on its
     train split whatever the profile's targets train on)."""
-    if settings.mini_scale is None:
-        return round(decathlon_counts()[SOURCE]["train"] * fraction)
-    counts = resolve_counts(settings.mini_scale)[SOURCE]
-    return counts.classes * max(1, round(counts.train * fraction))
-
-
-# ---------------------------------------------------------------- counted from a prepared cache
-
-
-def prepared_count(cache_dir: str | os.PathLike, domain: str, split: str) -> int | None:
-    """Images of one split in the prepared cache (its manifest), None where it is not prepared."""
-    manifest = entry_dir(cache_dir, domain, split) / "manifest.json"
-    return read_json(manifest)["count"] if manifest.is_file() else None
-
-
-def train_set_sizes(settings: Profile, cache_dir: str | os.PathLike) -> dict[str, int]:
-    """Training images per domain of the profile's train split: from the prepared cache when
-    there is one, else the real Decathlon's (data.facts). The source always trains on train."""
-    real = decathlon_counts()
-    sizes = {}
-    for d in real:
-        counts = [prepared_count(cache_dir, d, split) for split in ("train", "val")]
-        if None in counts:
-            counts = [real[d]["train"], real[d]["val"]]
-        trainval = settings.train_split == "trainval" and d != SOURCE
-        sizes[d] = counts[0] + (counts[1] if trainval else 0)
-    return sizes
+    return kept_images(settings, SOURCE, ("train",), train_fraction=fraction)
 
 
 # ---------------------------------------------------------------- images and FLOPs of a run
 
 
-def training_images(config: TrainConfig, train_size: Callable[[str], int]) -> float:
-    """Images a run trains on, all epochs (`train_size(domain)`: the images of its train split)."""
-    per_epoch = sum(train_size(d) for d in config.domains) * config.train_fraction * config.class_fraction
+def epoch_images(config: TrainConfig, cache_dir: str | os.PathLike | None = None) -> dict[str, int]:
+    """domain -> images one epoch of the run trains on: its domains' kept images of its train
+    split; where domains alternate, each gives as many as the smallest (`run_data.steps_per_epoch`);
+    at most `train_limit_batches` batches in all."""
+    settings = get_profile(config.profile)
+    kept = {d: kept_images(settings, d, split_parts(config.train_split), train_fraction=config.train_fraction,
+                           class_fraction=config.class_fraction, cache_dir=cache_dir) for d in config.domains}
+    per_domain = min(kept.values())
+    if len(kept) > 1:
+        kept = dict.fromkeys(kept, per_domain)
     if config.train_limit_batches is not None:
-        per_epoch = min(per_epoch, config.train_limit_batches * config.batch_size)
-    return per_epoch * config.epochs
+        cap = config.train_limit_batches * config.batch_size // len(kept)
+        kept = {d: min(n, cap) for d, n in kept.items()}
+    return kept
+
+
+def training_images(config: TrainConfig, cache_dir: str | os.PathLike | None = None) -> int:
+    """Images a run trains on, all epochs (`epoch_images` x epochs)."""
+    return sum(epoch_images(config, cache_dir).values()) * config.epochs
 
 
 @functools.lru_cache(maxsize=None)
-def training_flops_per_image(width: float, crop: int, *, adapter: str | None, placement: str, method: str) -> float:
-    """FLOPs of one training image: 3 x the forward pass (`sizes.count_macs`, 2 FLOPs a MAC)."""
+def _forward_macs(width: float, adapter: str | None, placement: str) -> tuple[int, int]:
+    """(MACs of the convolutions and adapters, of the classifier) of one 8 x 8 image."""
     model = ResNet26.build([(SOURCE, 1000)], width=width, adapter=adapter, placement=placement)
-    return 3 * 2 * count_macs(model, torch.zeros(1, 3, crop, crop), domain=SOURCE)["total"]
+    macs = count_macs(model, torch.zeros(1, 3, 8, 8), domain=SOURCE)
+    return macs["total"] - macs["linear"], macs["linear"]
 
 
-def run_flops(config: TrainConfig, train_size: Callable[[str], int], default_crop: int = 64) -> float:
-    """A run's training FLOPs: `training_images` x `training_flops_per_image`."""
-    per_image = training_flops_per_image(config.width, config.crop or default_crop, adapter=config.adapter,
-                                         placement=config.placement, method=config.method)
-    return training_images(config, train_size) * per_image
+def training_flops_per_image(width: float, crop: int, *, adapter: str | None, placement: str = "all") -> float:
+    """FLOPs of one training image: 3 x the forward pass (`sizes.count_macs`, 2 FLOPs a MAC).
+    The convolutions' work grows with the crop's area (a side that is a multiple of 8, as
+    `run_data.crop_side` has it, halves exactly at each stride), the classifier's does not: so
+    one network of each shape is built, whatever the crops."""
+    spatial, linear = _forward_macs(width, adapter, placement)
+    return 3 * 2 * (spatial * (crop / 8) ** 2 + linear)
 
 
-def estimated_flops(config: TrainConfig, cache_dir: str | Path) -> float:
-    """A run's training FLOPs, its images counted from the prepared cache's manifests (0 for a
-    split that is not prepared)."""
-    return run_flops(config, lambda d: sum(prepared_count(cache_dir, d, s) or 0 for s in split_parts(config.train_split)))
+def domain_crop(config: TrainConfig, domain: str) -> int:
+    """The side a run's images of `domain` train at (`run_data.crop_side`: the whole stored image
+    for the centre-crop-only domains), from the profile's stored side."""
+    side = get_profile(config.profile).image_size
+    if input_spec(domain).center_crop_only:
+        return side
+    return config.crop if config.crop is not None else side * 8 // 9 // 8 * 8
+
+
+def estimated_flops(config: TrainConfig, cache_dir: str | os.PathLike | None = None) -> float:
+    """A run's training FLOPs: its images of each domain (`epoch_images` x epochs) x
+    `training_flops_per_image` at that domain's crop."""
+    return config.epochs * sum(
+        n * training_flops_per_image(config.width, domain_crop(config, d), adapter=config.adapter,
+                                     placement=config.placement)
+        for d, n in epoch_images(config, cache_dir).items())

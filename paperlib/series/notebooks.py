@@ -1,9 +1,10 @@
 """The notebook series, declared once: which trainings each notebook runs, by part.
 
 `notebook_plans(study, notebook, params)` is what a notebook runs (with its validated
-parameters); `series_plan(study)` (every training at the notebooks' default parameters, in order,
-without duplicates) is what `paperlib reproduce --plan` prints; the report reads the same parts
-from the store (`table1.collect`). Changing an ablation is changing a notebook's parameters cell;
+parameters); `series_plan(study)` is every training at the notebooks' default parameters, in
+order, without duplicates, and `series_trainings(study)` the same with the upstream runs they
+start from (what `paperlib reproduce --plan` prints); the report reads the same parts from the
+store (`table1.collect`). Changing an ablation is changing a notebook's parameters cell;
 changing what the series is, is changing this table.
 """
 
@@ -169,4 +170,25 @@ def series_plan(study: Study) -> list[tuple[str, dict, TrainConfig]]:
     return plan
 
 
-__all__ = ["SERIES", "NOTEBOOKS", "TABLE1_PARTS", "TEST_PHASE", "notebook_plans", "series_plan", "submission_rows"]
+def series_trainings(study: Study) -> list[tuple[str, dict, TrainConfig]]:
+    """Every training the series trains, in run order, each once: `series_plan`'s and the
+    upstream runs they start from (`TrainConfig.upstream`, recursively: pretrainings, the
+    parallel runs an SVD compresses, a distillation's teacher), each just before the first run
+    that needs it and attributed to that run's notebook, with labels {"upstream": True}."""
+    seen, trainings = set(), []
+
+    def visit(notebook: str, labels: dict, config: TrainConfig) -> None:
+        if config.run_id in seen:
+            return
+        for source in config.upstream:
+            visit(notebook, {"upstream": True}, source)
+        seen.add(config.run_id)
+        trainings.append((notebook, labels, config))
+
+    for notebook, labels, config in series_plan(study):
+        visit(notebook, labels, config)
+    return trainings
+
+
+__all__ = ["SERIES", "NOTEBOOKS", "TABLE1_PARTS", "TEST_PHASE", "notebook_plans", "series_plan", "series_trainings",
+           "submission_rows"]

@@ -3,7 +3,7 @@
     paperlib reproduce --profile mini                       # the main job (make reproduce)
     paperlib reproduce --profile full --data-root DIR       # the paper's setting, on a GPU
     paperlib reproduce --profile full --data-root DIR --dry-run   # that code path, two steps each
-    paperlib reproduce --profile full --plan                # every training and its estimated cost
+    paperlib reproduce --profile full --plan                # every training, its cost and the expected time
 
 Executed notebooks are kept under runs/<profile>/; an interrupted series started again skips
 every training already in the results store. The report notebook writes figures/table1_<profile>.*
@@ -24,13 +24,13 @@ from paperlib.core.files import write_json
 from paperlib.core.paths import project_root
 from paperlib.core.readme_blocks import update_readme
 from paperlib.series.cluster import EXECUTORS, ClusterSettings, submit_series
-from paperlib.series.cost import run_flops, train_set_sizes, training_images
-from paperlib.series.notebooks import NOTEBOOKS, SERIES, series_plan
+from paperlib.series.estimate import cpu_rate, format_duration, gpu_bench_rate, planned_runs, totals
+from paperlib.series.notebooks import NOTEBOOKS, SERIES, series_trainings
 from paperlib.series.params import parameters_cell
 from paperlib.series.record import record_series
 from paperlib.series.runs_log import LOG_NAME, TreeMemory, append_entry, count_records, make_entry, series_table
 from paperlib.series.study import Study, is_option, option_help
-from paperlib.series.workers import describe_slots, study_slots
+from paperlib.series.workers import describe_slots, plan_slots, study_slots
 
 CHECKED = "# NBVAL_CHECK_OUTPUT"
 
@@ -143,28 +143,42 @@ def write_parameter_cells(source_dir: Path | None = None) -> list[Path]:
     return changed
 
 
-def print_plan(study: Study, *, export: str | None = None) -> int:
-    """Every training of the series with its cost estimate (images seen and FLOPs); with
-    `export`, each training's config as JSON for `[torchrun ...] paperlib train --config FILE`."""
-    plan = series_plan(study)
+def print_plan(study: Study, *, export: str | None = None, calibrate: bool = False) -> int:
+    """Every training of the series, upstream runs included, with the images it trains on and
+    its FLOPs, then per notebook and in all the expected time on this CPU (the CPU bench file
+    where it was measured on this processor, else calibrated here; always with `calibrate`) and
+    on one GPU (the GPU bench files), each figure's source printed. With `export`, each
+    training's config as JSON for `[torchrun ...] paperlib train --config FILE`."""
+    trainings = series_trainings(study)
     if study.prepared():  # the ids the store will use; unprepared data: the data-free plan's
-        plan = [(notebook, labels, study.bind(config)) for notebook, labels, config in plan]
-    # a profile without test labels trains on train (validation phase) and on train+val (test phase)
-    sizes = {phase_split: train_set_sizes(study.in_phase(phase).settings, study.cache_dir)
-             for phase_split, phase in (("train", "validation"), ("trainval", "test"))}
-    total_flops = 0.0
-    print(f"{'notebook':<24} {'method':<9} {'domains':<14} {'width':>5} {'epochs':>6} {'images':>12} {'PFLOP':>8}")
-    for notebook, labels, config in plan:
-        split_sizes = sizes.get(config.train_split, sizes["train"])
-        images = training_images(config, lambda d: split_sizes.get(d, 0))
-        flops = run_flops(config, lambda d: split_sizes.get(d, 0), default_crop=study.settings.crop)
-        total_flops += flops
+        trainings = [(notebook, labels, study.bind(config)) for notebook, labels, config in trainings]
+    runs = planned_runs(trainings, study.cache_dir)
+    print(f"{'notebook':<24} {'method':<10} {'domains':<14} {'width':>5} {'epochs':>6} {'images':>12} {'PFLOP':>9}")
+    for run in runs:
+        config = run.config
         if export:
-            write_json(Path(export) / f"{notebook}-{config.method}-{config.run_id}.json", config.to_dict(), sort_keys=True)
-        print(f"{notebook:<24} {config.method:<9} {'+'.join(config.domains)[:14]:<14} {config.width:>5g} "
-              f"{config.epochs:>6} {images:>12,.0f} {flops / 1e15:>8.2f}")
-    print(f"{len(plan)} trainings, {total_flops / 1e15:.1f} PFLOP in all; at 40% of an H100's ~400 TFLOP/s "
-          f"(bf16, dense) that is about {total_flops / (0.4 * 400e12) / 3600:.1f} GPU-hours")
+            write_json(Path(export) / f"{run.notebook}-{config.method}-{config.run_id}.json", config.to_dict(),
+                       sort_keys=True)
+        method = config.method + ("*" if run.upstream else "")
+        print(f"{run.notebook:<24} {method:<10} {'+'.join(config.domains)[:14]:<14} {config.width:>5g} "
+              f"{config.epochs:>6} {run.images:>12,} {run.flops / 1e15:>9.4f}")
+    print("* an upstream run (a source network, an SVD's parallel runs, a teacher), listed under the first notebook "
+          "that needs it")
+    slots = plan_slots(study.settings, "cpu", workers=study.workers)
+    rates = {"CPU here": cpu_rate(study.settings, slots, bench=project_root() / "benchmarks" / "cpu.json",
+                                  calibrate=calibrate)}
+    gpu = gpu_bench_rate(project_root() / "benchmarks", study.settings)
+    if gpu is not None:
+        rates["one GPU"] = gpu
+    print(f"\n{'notebook':<24} {'trainings':>9} {'images':>14} {'PFLOP':>9}" + "".join(f" {k:>14}" for k in rates))
+    for name, t in totals(runs, rates).items():
+        print(f"{name:<24} {t.trainings:>9} {t.images:>14,} {t.flops / 1e15:>9.3f}"
+              + "".join(f" {format_duration(t.seconds[k]):>14}" for k in rates))
+    print(f"CPU here: {describe_slots(slots)} side by side, each at {rates['CPU here'].source}")
+    if gpu is not None:
+        print(f"one GPU: one training at a time, at {gpu.source}")
+    print("Times count the training steps only (not evaluation, data preparation or each training's start), "
+          "with every worker busy")
     return 0
 
 
@@ -196,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     add_study_options(parser)
     parser.add_argument("--runs", default="runs", help="where executed notebooks go (default: runs/)")
     parser.add_argument("--plan", action="store_true", help="list every training and its cost, run nothing")
+    parser.add_argument("--calibrate", action="store_true", help="with --plan: time a few training steps on this "
+                        "CPU even where benchmarks/cpu.json was measured on this processor (default: the bench file "
+                        "where it fits, else calibrate)")
     parser.add_argument("--export-configs", metavar="DIR", help="with --plan: write each training's config JSON "
                         "(default: none)")
     parser.add_argument("--store-checked", metavar="EXECUTED_DIR",
@@ -234,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     study = study_from_args(args)
     if args.plan:
-        return print_plan(study, export=args.export_configs)
+        return print_plan(study, export=args.export_configs, calibrate=args.calibrate)
     cluster = None if args.executor == "local" else ClusterSettings(
         executor=args.executor, folder=args.jobs_folder, partition=args.partition, gpus_per_node=args.gpus_per_node,
         cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, timeout_min=args.timeout_min)
