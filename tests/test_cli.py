@@ -71,8 +71,7 @@ def _shown_default(action: argparse.Action) -> bool:
     return bool(action.option_strings) and not action.required and action.nargs != 0
 
 
-# `paperlib reproduce` declares its options from the series' parameters (series/params.py)
-WALKED = [name for name in COMMANDS if name != "reproduce"]
+WALKED = list(COMMANDS)
 
 
 @pytest.mark.parametrize("name", WALKED)

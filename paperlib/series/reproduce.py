@@ -205,27 +205,28 @@ def study_from_args(args: argparse.Namespace) -> Study:
     return Study(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Study) if is_option(f)})
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="paperlib reproduce", description=__doc__.splitlines()[0])
-    add_study_options(parser)
-    parser.add_argument("--runs", default="runs", help="where executed notebooks go (default: runs/)")
-    parser.add_argument("--plan", action="store_true", help="list every training and its cost, run nothing")
-    parser.add_argument("--calibrate", action="store_true", help="with --plan: time a few training steps on this "
+def parser() -> argparse.ArgumentParser:
+    """`paperlib reproduce`'s options: the series' own (`add_study_options`), then the command's."""
+    command = argparse.ArgumentParser(prog="paperlib reproduce", description=__doc__.splitlines()[0])
+    add_study_options(command)
+    command.add_argument("--runs", default="runs", help="where executed notebooks go (default: runs/)")
+    command.add_argument("--plan", action="store_true", help="list every training and its cost, run nothing")
+    command.add_argument("--calibrate", action="store_true", help="with --plan: time a few training steps on this "
                         "CPU even where benchmarks/cpu.json was measured on this processor (default: the bench file "
                         "where it fits, else calibrate)")
-    parser.add_argument("--export-configs", metavar="DIR", help="with --plan: write each training's config JSON "
+    command.add_argument("--export-configs", metavar="DIR", help="with --plan: write each training's config JSON "
                         "(default: none)")
-    parser.add_argument("--store-checked", metavar="EXECUTED_DIR",
+    command.add_argument("--store-checked", metavar="EXECUTED_DIR",
                         help="maintainers: strip notebooks/, keeping the checked cells' outputs from EXECUTED_DIR "
                              "(default: none)")
-    parser.add_argument("--record", metavar="RUNS_DIR",
+    command.add_argument("--record", metavar="RUNS_DIR",
                         help="maintainers: copy RUNS_DIR's executed notebooks to docs/series/, volatile metadata "
                              "stripped (default: none)")
-    parser.add_argument("--write-parameter-cells", action="store_true",
+    command.add_argument("--write-parameter-cells", action="store_true",
                         help="maintainers: regenerate the notebooks' parameters cells from paperlib/series/params.py")
-    parser.add_argument("--only", nargs="+", metavar="NOTEBOOK", help=f"a subset of: {', '.join(NOTEBOOKS)} "
+    command.add_argument("--only", nargs="+", metavar="NOTEBOOK", help=f"a subset of: {', '.join(NOTEBOOKS)} "
                         "(default: all)")
-    jobs = parser.add_argument_group("cluster jobs (submitit)")
+    jobs = command.add_argument_group("cluster jobs (submitit)")
     jobs.add_argument("--executor", choices=EXECUTORS, default="local",
                       help="local: train inside the notebooks; slurm: submit the missing trainings as job arrays "
                            "first; processes: the same jobs as processes on this machine (default: local)")
@@ -236,7 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     jobs.add_argument("--timeout-min", type=int, default=24 * 60, help="a job's wall-time limit (default: 1440)")
     jobs.add_argument("--jobs-folder", default="runs/submitit",
                       help="submitit's files and logs, a shared folder (default: runs/submitit)")
-    args = parser.parse_args(argv)
+    return command
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     if args.write_parameter_cells:
         for path in write_parameter_cells():
             print(path)
