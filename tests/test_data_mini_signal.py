@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
-from paperlib.data import DOMAINS, generate_mini, load_split, prepare
+from paperlib.data import DOMAINS, load_split, prepare
 from paperlib.data.domains import domain_spec
-from paperlib.data.mini.generate import SPLIT_CODES, MiniCounts
+from paperlib.data.mini.generate import SPLIT_CODES, MiniCounts, generate_mini
 from paperlib.data.mini.parallel import family_for
 
 SIZE, SEED = 36, 0
