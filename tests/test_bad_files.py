@@ -187,7 +187,8 @@ def test_bad_cache_through_the_command_line_is_one_line(cache, tmp_path, capsys)
     config = tmp_path / "cfg.json"
     config.write_text(json.dumps(dict(CONFIG, domains=["svhn"], data_dir=str(cache_dir), epochs=1)))
     status = main(["train", "--config", str(config), "--results", str(tmp_path / "results")])
-    err = capsys.readouterr().err.strip()
+    where, err = capsys.readouterr().err.strip().split("\n", 1)  # train says first where its data and store are
+    assert where.startswith("paperlib train: the data at ")
     assert status == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
     assert "images.npy" in err and "paperlib data prepare" in err
 
