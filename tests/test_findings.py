@@ -2,13 +2,14 @@
 
 import pandas as pd
 
-from paperlib.report.claims import COLUMNS, INTERVAL, PRIMARY, SMOKE_VERDICT
+from paperlib.report.claims import COLUMNS, PRIMARY, SMOKE_VERDICT
 from paperlib.report.outputs import findings_markdown
+from paperlib.report.verdicts import INTERVAL_LABEL
 
 
 def _row(claim: str, verdict: str, difference: str = "+0.10", interval: str = "[-0.20, +0.40] (n = 3)") -> dict:
     return {"claim": claim, "paper": "p", "test": "t", "this run": "r", "difference": difference,
-            INTERVAL: interval, "margin": "±0.5", "verdict": verdict}
+            INTERVAL_LABEL: interval, "margin": "±0.5", "verdict": verdict}
 
 
 def test_findings_count_the_verdicts_and_state_the_headline_and_the_claims_beyond_the_paper():

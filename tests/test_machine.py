@@ -4,7 +4,6 @@ other precision have measured it."""
 
 from __future__ import annotations
 
-import dataclasses
 import types
 
 import torch

@@ -9,10 +9,11 @@ import pytest
 from scipy import stats
 
 from paperlib.data.domains import TARGETS
-from paperlib.report.claims import COLUMNS, INTERVAL, PRIMARY, claims, family
+from paperlib.report.claims import COLUMNS, PRIMARY, claims, family
 from paperlib.report.table1 import SeriesResults
 from paperlib.report.verdicts import (
     EQUIVALENT,
+    INTERVAL_LABEL,
     LEVEL,
     MARGIN,
     NOT_REPRODUCED,
@@ -168,14 +169,14 @@ def test_the_claims_table_shows_interval_margin_verdict_and_family(gap, verdict)
     ours = frame.groupby("model", as_index=False)["accuracy"].mean().rename(columns={"accuracy": "mean"})
     ours["S"] = 0.0
     table = claims(ours, _results(frame), profile="mini")
-    assert list(table.columns) == COLUMNS and INTERVAL == "90% interval"
+    assert list(table.columns) == COLUMNS and INTERVAL_LABEL == "90% interval"
     row = table[table["claim"] == PRIMARY].iloc[0]
     assert row["verdict"] == verdict
-    assert row[INTERVAL].startswith("[") and "(n = 3)" in row[INTERVAL] and row["margin"] == f"±{MARGIN:g}"
+    assert row[INTERVAL_LABEL].startswith("[") and "(n = 3)" in row[INTERVAL_LABEL] and row["margin"] == f"±{MARGIN:g}"
     assert float(row["difference"]) == pytest.approx(gap, abs=0.3)
     line = family(table)
     assert line.startswith("1 claims judged, each on a 90% interval") and PRIMARY in line and "at most about 0.1 of them" in line
     smoke = claims(ours, _results(frame), profile="smoke")
     assert set(smoke["verdict"]) == {"not tested (smoke: numbers mean nothing)"}
-    assert list(smoke[INTERVAL]) == list(table[INTERVAL])  # the numbers are still shown
+    assert list(smoke[INTERVAL_LABEL]) == list(table[INTERVAL_LABEL])  # the numbers are still shown
     assert family(smoke).startswith("0 claims judged")

@@ -36,7 +36,6 @@ import sys
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
-from pathlib import Path
 
 import torch
 

@@ -32,11 +32,10 @@ from paperlib.report.verdicts import (
 from paperlib.series.plans import DISTILLED_ROW
 
 SMOKE_VERDICT = "not tested (smoke: numbers mean nothing)"
-INTERVAL = INTERVAL_LABEL
 # "this run": Table 1's means (over the ten domains, as the paper's); "difference": the mean over
 # the replicates of each replicate's statistic (over the targets: ImNet is each replicate's one
 # network, the same in every row)
-COLUMNS = ["claim", "paper", "test", "this run", "difference", INTERVAL, "margin", "verdict"]
+COLUMNS = ["claim", "paper", "test", "this run", "difference", INTERVAL_LABEL, "margin", "verdict"]
 PRIMARY = "Parallel adapters beat finetuning with 2x instead of 10x the parameters"
 
 
@@ -73,7 +72,7 @@ class _Table:
             verdict = SMOKE_VERDICT
         self.rows.append({"claim": claim, "paper": paper, "test": test, "this run": ours,
                           "difference": "; ".join(f"{d.mean:+.2f}" for d in diffs),
-                          INTERVAL: "; ".join(d.interval_text() for d in diffs),
+                          INTERVAL_LABEL: "; ".join(d.interval_text() for d in diffs),
                           "margin": "; ".join(filter(None, (d.margin_text() for d in diffs))),
                           "verdict": verdict})
 
@@ -233,5 +232,5 @@ def source_strength_claim(frame: pd.DataFrame) -> tuple[str, str, str, str, list
             " -> ".join(f"{f:g}: {g:+.2f}" for f, g in mean.items()), [slope])
 
 
-__all__ = ["COLUMNS", "INTERVAL", "PRIMARY", "SMOKE_VERDICT", "claims", "family", "source_strength_claim",
+__all__ = ["COLUMNS", "PRIMARY", "SMOKE_VERDICT", "claims", "family", "source_strength_claim",
            "source_strength_gaps"]

@@ -13,12 +13,12 @@ from paperlib.core.files import write_bytes
 from paperlib.core.paths import project_root
 from paperlib.core.readme_blocks import update_readme
 from paperlib.report.budget import write_budget_csv
-from paperlib.report.claims import INTERVAL, PRIMARY
+from paperlib.report.claims import PRIMARY
 from paperlib.report.pareto import budget_markdown
 from paperlib.report.plots import save_figure
 from paperlib.report.score import PAPER_COLUMNS
 from paperlib.report.table1 import table1_beside_paper
-from paperlib.report.verdicts import LEVEL, MARGIN, UNIT, UNRESOLVED, VERDICTS
+from paperlib.report.verdicts import INTERVAL_LABEL, LEVEL, MARGIN, UNIT, UNRESOLVED, VERDICTS
 from paperlib.series.study import Study
 
 
@@ -60,7 +60,7 @@ def findings_markdown(claims_table: pd.DataFrame, *, profile: str, replicates: i
     if len(primary):
         row = primary.iloc[0]
         lines.append(f"- The headline, \"{PRIMARY}\": parallel - finetuning {row['difference']} points of mean "
-                     f"accuracy, {INTERVAL} {row[INTERVAL]}: **{row['verdict']}**.")
+                     f"accuracy, {INTERVAL_LABEL} {row[INTERVAL_LABEL]}: **{row['verdict']}**.")
     beyond = claims_table[claims_table["claim"].str.contains(BEYOND_THE_PAPER)]
     if len(beyond):
         lines.append("- Beyond the paper: " + "; ".join(

@@ -21,22 +21,17 @@ import dataclasses
 import json
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from paperlib.core.strict import describe_type, matches_type
-from paperlib.series.study import Study, is_option, option_help
+from paperlib.series.study import Study, is_option, option, option_help
 from paperlib.train.spec import check_svd_rank
 
 # The first line of a parameter cell: the notebook's own (`parameters_cell`) and papermill's
 # injected one, whose first line is "# Parameters" too.
 PARAMETERS_MARK = "# Parameters"
 
-
-def param(default: Any, help: str, *, expr: str | None = None) -> Any:
-    """A notebook's own parameter: its default, the comment its cell line carries, and (rarely)
-    the expression the cell assigns instead of the literal default."""
-    return field(default=default, metadata={"help": help, "expr": expr})
 
 
 @dataclass(frozen=True)
@@ -118,13 +113,13 @@ def _literal(value: Any) -> str:
 
 @dataclass(frozen=True)
 class DataParams(Params):
-    samples_per_domain: int = param(8, "images per domain in the sample grid")
+    samples_per_domain: int = option(8, "images per domain in the sample grid")
 
 
 @dataclass(frozen=True)
 class PretrainParams(Params):
-    width_factors: tuple[float, ...] | None = param(None, "Figure 4a widths, x the profile's width; None: the profile's")
-    class_fractions: tuple[float, ...] | None = param(
+    width_factors: tuple[float, ...] | None = option(None, "Figure 4a widths, x the profile's width; None: the profile's")
+    class_fractions: tuple[float, ...] | None = option(
         None, "Figure 4b fractions of the source classes; None: the profile's")
 
 
@@ -133,29 +128,29 @@ TARGETS_HELP = "target domains; None: the nine of the Decathlon"
 
 @dataclass(frozen=True)
 class SeriesParallelParams(Params):
-    targets: tuple[str, ...] | None = param(None, TARGETS_HELP)
+    targets: tuple[str, ...] | None = option(None, TARGETS_HELP)
 
 
 @dataclass(frozen=True)
 class PlacementParams(Params):
-    targets: tuple[str, ...] | None = param(None, TARGETS_HELP)
-    placements: tuple[str, ...] = param(("early", "mid", "late", "half"), "Table 1's placement rows")
+    targets: tuple[str, ...] | None = option(None, TARGETS_HELP)
+    placements: tuple[str, ...] = option(("early", "mid", "late", "half"), "Table 1's placement rows")
 
 
 @dataclass(frozen=True)
 class RegularizationParams(Params):
-    targets: tuple[str, ...] | None = param(None, TARGETS_HELP)
-    uniform_decay: float | None = param(None, "one adapter decay for every domain; None: the profile's (0.0005)")
-    width_factors: tuple[float, ...] | None = param(None, "pretrained widths x the profile's; None: the profile's")
-    dropout: float = param(0.5, "dropout2d before the second adapter of each block")
-    few_fraction: float | None = param(None, '"few images per class" as a fraction of cifar100\'s training set')
+    targets: tuple[str, ...] | None = option(None, TARGETS_HELP)
+    uniform_decay: float | None = option(None, "one adapter decay for every domain; None: the profile's (0.0005)")
+    width_factors: tuple[float, ...] | None = option(None, "pretrained widths x the profile's; None: the profile's")
+    dropout: float = option(0.5, "dropout2d before the second adapter of each block")
+    few_fraction: float | None = option(None, '"few images per class" as a fraction of cifar100\'s training set')
 
 
 @dataclass(frozen=True)
 class SVDParams(Params):
-    targets: tuple[str, ...] | None = param(None, TARGETS_HELP)
-    svd_rank: float | None = param(None, "K as a fraction of C, a float in (0, 1]; None -> C/2 (the paper)")
-    svd_rank_abs: int | None = param(None, "K itself (an int); give svd_rank or svd_rank_abs, not both")
+    targets: tuple[str, ...] | None = option(None, TARGETS_HELP)
+    svd_rank: float | None = option(None, "K as a fraction of C, a float in (0, 1]; None -> C/2 (the paper)")
+    svd_rank_abs: int | None = option(None, "K itself (an int); give svd_rank or svd_rank_abs, not both")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -169,35 +164,35 @@ class SVDParams(Params):
 
 @dataclass(frozen=True)
 class TransferParams(Params):
-    transfer_domains: tuple[str, ...] | None = param(
+    transfer_domains: tuple[str, ...] | None = option(
         None, "small, medium, large; None: the profile's (ucf101, cifar100, svhn)")
-    fractions: tuple[float, ...] | None = param(None, "fractions of the training data; None: the profile's")
-    methods: tuple[str, ...] = param(("finetune", "series", "parallel"), "the methods compared at each fraction")
+    fractions: tuple[float, ...] | None = option(None, "fractions of the training data; None: the profile's")
+    methods: tuple[str, ...] = option(("finetune", "series", "parallel"), "the methods compared at each fraction")
 
 
 @dataclass(frozen=True)
 class ClassesParams(Params):
-    class_fractions: tuple[float, ...] | None = param(
+    class_fractions: tuple[float, ...] | None = option(
         None, "fractions of the source classes for pretraining; None: the profile's")
 
 
 @dataclass(frozen=True)
 class SourceStrengthParams(Params):
-    targets: tuple[str, ...] | None = param(None, "small, medium, large; None: the profile's (ucf101, cifar100, svhn)")
-    source_fractions: tuple[float, ...] = param((0.0625, 0.25, 1.0), "fractions of the source images pretrained on")
-    methods: tuple[str, ...] = param(("finetune", "parallel", "bn"), "the methods adapted from each source")
+    targets: tuple[str, ...] | None = option(None, "small, medium, large; None: the profile's (ucf101, cifar100, svhn)")
+    source_fractions: tuple[float, ...] = option((0.0625, 0.25, 1.0), "fractions of the source images pretrained on")
+    methods: tuple[str, ...] = option(("finetune", "parallel", "bn"), "the methods adapted from each source")
 
 
 @dataclass(frozen=True)
 class ReportParams(Params):
-    paper_points: bool = param(True, "draw the paper's reference values in Figure 4 (full profile only)")
-    write_figures: bool = param(True, "figures/table1_<profile>.md|csv and figures/fig4_<profile>.png|pdf")
+    paper_points: bool = option(True, "draw the paper's reference values in Figure 4 (full profile only)")
+    write_figures: bool = option(True, "figures/table1_<profile>.md|csv and figures/fig4_<profile>.png|pdf")
 
 
 @dataclass(frozen=True)
 class OwnDomainParams(Params):
-    images_from: str = param("dtd", "the MiniDecathlon domain whose images play \"your own\" folder")
-    num_classes: int = param(5, "classes of it put in the folder (the first with two images or more)")
-    adapter: str = param("parallel", "parallel | series")
-    adapt_epochs: int | None = param(None, "None: the profile's adaptation epochs")
-    work_dir: str = param("runs/own_domain", "the folder, base file and adapter file go under <work_dir>/<profile>")
+    images_from: str = option("dtd", "the MiniDecathlon domain whose images play \"your own\" folder")
+    num_classes: int = option(5, "classes of it put in the folder (the first with two images or more)")
+    adapter: str = option("parallel", "parallel | series")
+    adapt_epochs: int | None = option(None, "None: the profile's adaptation epochs")
+    work_dir: str = option("runs/own_domain", "the folder, base file and adapter file go under <work_dir>/<profile>")

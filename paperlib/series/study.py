@@ -31,10 +31,12 @@ from paperlib.train.store import ResultStore
 
 def option(default: Any, help: str, *, flag: str | None = None, expr: str | None = None,
            choices: Sequence[str] | None = None, profile_field: str | None = None) -> Any:
-    """A series option: its default, its help (the parameters cell's comment and the command's
-    help), the command-line flag when it is not `--name-with-dashes`, the expression the cell
-    assigns instead of the literal default, the values it takes, and the Profile field that gives
-    it where it is None (its per-profile defaults are then written in the help from the table)."""
+    """A series option (a `Study` field) or a notebook's own parameter (a `series.params` field):
+    its default, its help (the parameters cell's comment and the command's help), the command-line
+    flag when it is not `--name-with-dashes`, the expression the cell assigns instead of the
+    literal default, the values it takes, and the Profile field that gives it where it is None
+    (its per-profile defaults are then written in the help from the table). Only `Study`'s
+    options become command-line options."""
     return field(default=default, metadata={"help": help, "flag": flag, "expr": expr, "choices": choices,
                                             "profile_field": profile_field})
 
