@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
-import time
 import typing
 from pathlib import Path
 
@@ -28,7 +26,7 @@ from paperlib.series.estimate import cpu_rate, format_duration, gpu_bench_rate, 
 from paperlib.series.notebooks import NOTEBOOKS, SERIES, series_trainings
 from paperlib.series.params import parameters_cell
 from paperlib.series.record import record_series
-from paperlib.series.runs_log import LOG_NAME, TreeMemory, append_entry, count_records, make_entry, series_table
+from paperlib.series.runs_log import LOG_NAME, ExecutionLog, count_records, series_table
 from paperlib.series.study import Study, is_option, option_help
 from paperlib.series.workers import describe_slots, plan_slots, study_slots
 
@@ -79,23 +77,20 @@ def run_series(study: Study, *, runs_dir: str = "runs", only: list[str] | None =
     for name in NOTEBOOKS:
         if only and name not in only:
             continue
-        started, load_before = time.perf_counter(), os.getloadavg()[0]
-        records_before = count_records(study.results_dir, study.profile)
         print(f"== {name} ({tag})", flush=True)
         out = out_dir / f"{name}.ipynb"
+        execution = ExecutionLog(out_dir, name, count_trainings=lambda: count_records(study.results_dir, study.profile),
+                                 placement=placement, cpu_bf16=study.cpu_bf16)
         try:
-            with TreeMemory() as memory:
+            with execution:
                 papermill.execute_notebook(str(notebook_dir() / f"{name}.ipynb"), str(out),
                                            parameters=study.options(), kernel_name=kernel, cwd=str(Path.cwd()),
                                            progress_bar=progress, extra_arguments=KERNEL_ARGUMENTS)
         except KeyboardInterrupt:
             raise SeriesInterrupted(name) from None
-        seconds = time.perf_counter() - started
-        trained = count_records(study.results_dir, study.profile) - records_before
-        append_entry(out_dir, make_entry(name, seconds=seconds, trainings=trained, peak_bytes=memory.peak,
-                                         load_before=load_before, placement=placement, cpu_bf16=study.cpu_bf16))
-        print(f"   {name}: {seconds:.0f} s, {trained} trainings, peak {memory.peak / 2**30:.2f} GiB -> {out}",
-              flush=True)
+        entry = execution.entry
+        print(f"   {name}: {entry['seconds']:.0f} s, {entry['trainings_run']} trainings, "
+              f"peak {entry['peak_memory_mib'] / 2**10:.2f} GiB -> {out}", flush=True)
         done.append(out)
     readme = project_root() / "README.md"
     if study.profile == "mini" and not study.dry_run and readme.is_file() and SERIES_TIMES_MARKER in readme.read_text():
