@@ -201,3 +201,20 @@ def test_checkpoint_effect_compares_last_and_best_on_validation_per_row():
     assert effect.loc["Finetuning", "best - last"] == pytest.approx(1.0)
     assert effect.loc["Series (a posteriori)", "best - last"] == pytest.approx(-2.0)
     assert effect.loc["Parallel SVD", "best - last"] == 0.0
+
+
+def test_plan_of_some_notebooks_counts_their_runs_and_the_upstream_runs_they_need(capsys, monkeypatch):
+    monkeypatch.setattr(estimate, "calibrate_cpu", lambda settings, threads=1, seconds=2.0: 1e9)  # no timing here
+    study = Study(profile="smoke")
+    only = ["03_placement"]
+    print_plan(study, only=only, calibrate=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    own = [c for notebook, _, c in series_plan(study) if notebook in only]
+    planned = series_trainings(study, only)
+    assert {c.run_id for _, _, c in planned} >= {c.run_id for c in own}
+    assert any(c.method == "scratch" for _, _, c in planned)  # the source network it starts from
+    assert {notebook for notebook, _, _ in planned} == set(only)
+    assert int(next(line for line in lines if line.startswith("all ")).split()[1]) == len(planned)
+    assert len(planned) < len(series_trainings(study))
+    with pytest.raises(ValueError, match="unknown notebook"):
+        print_plan(study, only=["03_placment"])

@@ -10,7 +10,7 @@ changing what the series is, is changing this table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from paperlib.data.domains import TARGETS
 from paperlib.series.lora_front import LORA_ROW, front_plan
@@ -170,11 +170,13 @@ def series_plan(study: Study) -> list[tuple[str, dict, TrainConfig]]:
     return plan
 
 
-def series_trainings(study: Study) -> list[tuple[str, dict, TrainConfig]]:
+def series_trainings(study: Study, only: Sequence[str] | None = None) -> list[tuple[str, dict, TrainConfig]]:
     """Every training the series trains, in run order, each once: `series_plan`'s and the
     upstream runs they start from (`TrainConfig.upstream`, recursively: pretrainings, the
     parallel runs an SVD compresses, a distillation's teacher), each just before the first run
-    that needs it and attributed to that run's notebook, with labels {"upstream": True}."""
+    that needs it and attributed to that run's notebook, with labels {"upstream": True}. With
+    `only` (notebook names), what those notebooks train on an empty store: their runs and every
+    upstream run they need, attributed to the first of them that needs it."""
     seen, trainings = set(), []
 
     def visit(notebook: str, labels: dict, config: TrainConfig) -> None:
@@ -186,7 +188,8 @@ def series_trainings(study: Study) -> list[tuple[str, dict, TrainConfig]]:
         trainings.append((notebook, labels, config))
 
     for notebook, labels, config in series_plan(study):
-        visit(notebook, labels, config)
+        if only is None or notebook in only:
+            visit(notebook, labels, config)
     return trainings
 
 

@@ -62,9 +62,7 @@ def run_series(study: Study, *, runs_dir: str = "runs", only: list[str] | None =
     as jobs (cluster.py) and the notebooks read what the jobs stored."""
     import papermill  # a second to import: the cluster and plan paths do without it
 
-    unknown = sorted(set(only or ()) - set(NOTEBOOKS))
-    if unknown:
-        raise ValueError(f"unknown notebook(s) {unknown}; valid: {', '.join(NOTEBOOKS)}")
+    check_notebooks(only)
     tag = f"{study.profile}-dry-run" if study.dry_run else study.profile
     if study.dry_run and study.results_dir is None:  # a dry run never writes into the project's store
         study = dataclasses.replace(study, results_dir=f"{runs_dir}/{tag}/results")
@@ -138,13 +136,22 @@ def write_parameter_cells(source_dir: Path | None = None) -> list[Path]:
     return changed
 
 
-def print_plan(study: Study, *, export: str | None = None, calibrate: bool = False) -> int:
+def check_notebooks(only: list[str] | None) -> None:
+    unknown = sorted(set(only or ()) - set(NOTEBOOKS))
+    if unknown:
+        raise ValueError(f"unknown notebook(s) {unknown}; valid: {', '.join(NOTEBOOKS)}")
+
+
+def print_plan(study: Study, *, only: list[str] | None = None, export: str | None = None,
+               calibrate: bool = False) -> int:
     """Every training of the series, upstream runs included, with the images it trains on and
     its FLOPs, then per notebook and in all the expected time on this CPU (the CPU bench file
     where it was measured on this processor, else calibrated here; always with `calibrate`) and
     on one GPU (the GPU bench files), each figure's source printed. With `export`, each
-    training's config as JSON for `[torchrun ...] paperlib train --config FILE`."""
-    trainings = series_trainings(study)
+    training's config as JSON for `[torchrun ...] paperlib train --config FILE`. With `only`,
+    what those notebooks train on an empty store (their upstream runs included)."""
+    check_notebooks(only)
+    trainings = series_trainings(study, only)
     if study.prepared():  # the ids the store will use; unprepared data: the data-free plan's
         trainings = [(notebook, labels, study.bind(config)) for notebook, labels, config in trainings]
     runs = planned_runs(trainings, study.cache_dir)
@@ -219,8 +226,9 @@ def parser() -> argparse.ArgumentParser:
                              "stripped (default: none)")
     command.add_argument("--write-parameter-cells", action="store_true",
                         help="maintainers: regenerate the notebooks' parameters cells from paperlib/series/params.py")
-    command.add_argument("--only", nargs="+", metavar="NOTEBOOK", help=f"a subset of: {', '.join(NOTEBOOKS)} "
-                        "(default: all)")
+    command.add_argument("--only", nargs="+", metavar="NOTEBOOK", choices=NOTEBOOKS,
+                         help=f"a subset of: {', '.join(NOTEBOOKS)} (default: all; with --plan, what they train on an "
+                         "empty store)")
     jobs = command.add_argument_group("cluster jobs (submitit)")
     jobs.add_argument("--executor", choices=EXECUTORS, default="local",
                       help="local: train inside the notebooks; slurm: submit the missing trainings as job arrays "
@@ -251,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     study = study_from_args(args)
     if args.plan:
-        return print_plan(study, export=args.export_configs, calibrate=args.calibrate)
+        return print_plan(study, only=args.only, export=args.export_configs, calibrate=args.calibrate)
     cluster = None if args.executor == "local" else ClusterSettings(
         executor=args.executor, folder=args.jobs_folder, partition=args.partition, gpus_per_node=args.gpus_per_node,
         cpus_per_task=args.cpus_per_task, mem_gb=args.mem_gb, timeout_min=args.timeout_min)
