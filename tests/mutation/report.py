@@ -1,9 +1,6 @@
 """The survivors of the last `mutmut run` (make mutation), each against docs/mutation.md: explained
 there (an equivalent mutant, and why) or not. Writes mutants/survivors.md and exits 1 when a
 survivor of the core is unexplained. Run from the repository root after `mutmut run`.
-
-The verdicts and the claims (report/verdicts.py, report/claims.py) are listed apart: their tests
-are to be re-run once the verdicts' rule is rewritten, so their survivors do not fail the run.
 """
 
 from __future__ import annotations
@@ -15,7 +12,6 @@ from pathlib import Path
 
 EXPLAINED = Path("docs/mutation.md")
 REPORT = Path("mutants/survivors.md")
-APART = ("paperlib.report.verdicts.", "paperlib.report.claims.")
 NOT_KILLED = ("survived", "no tests", "timeout", "suspicious", "segfault")
 
 
@@ -35,20 +31,16 @@ def explained() -> dict[str, str]:
 
 def main(mutmut: str = "mutmut") -> int:
     survivors, reasons = results(mutmut), explained()
-    core = {n: s for n, s in survivors.items() if not n.startswith(APART)}
-    apart = {n: s for n, s in survivors.items() if n.startswith(APART)}
-    unexplained = sorted(n for n in core if n not in reasons)
+    unexplained = sorted(n for n in survivors if n not in reasons)
     lines = ["# Survivors of the last mutation run", "",
-             f"{len(core)} in the core, {len(unexplained)} of them unexplained; "
-             f"{len(apart)} in the verdicts and claims (to re-run after the verdicts' rewrite).", ""]
+             f"{len(survivors)} in the core, {len(unexplained)} of them unexplained.", ""]
     for title, names in (("Unexplained (kill them with a test, or explain them in docs/mutation.md)", unexplained),
-                         ("Explained in docs/mutation.md", sorted(n for n in core if n in reasons)),
-                         ("Verdicts and claims", sorted(apart))):
+                         ("Explained in docs/mutation.md", sorted(n for n in survivors if n in reasons))):
         lines += [f"## {title}", ""] + [f"- `{n}` ({survivors[n]}): {reasons.get(n, 'mutmut show ' + n)}"
                                          for n in names] + [""]
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text("\n".join(lines))
-    print(f"{REPORT}: {len(core)} survivors in the core, {len(unexplained)} unexplained; {len(apart)} in verdicts/claims")
+    print(f"{REPORT}: {len(survivors)} survivors in the core, {len(unexplained)} unexplained")
     return 1 if unexplained else 0
 
 
