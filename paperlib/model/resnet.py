@@ -230,3 +230,4 @@ class ResNet26(nn.Module):
             else:
                 module.add_domain(name, init_from=init_from)
         self.config = ModelConfig(**{**self.config.__dict__, "domains": self.config.domains + ((name, num_classes),)})
+        self.train(self.training)  # new BNs are built in training mode: a network in eval mode stays in eval mode
