@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 from collections import Counter
 from pathlib import Path
 
@@ -117,9 +119,9 @@ def test_one_or_several_processes_write_the_same_files(tmp_path, monkeypatch):
         def __init__(self, method):
             self.ctx = real(method)
 
-        def Pool(self, n):  # noqa: N802 (multiprocessing's name)
+        def Pool(self, n, **kwargs):  # noqa: N802 (multiprocessing's name)
             pools.append(n)
-            return self.ctx.Pool(n)
+            return self.ctx.Pool(n, **kwargs)
 
     def context(method=None):
         pools.append(method)
@@ -145,6 +147,39 @@ def test_one_or_several_processes_write_the_same_files(tmp_path, monkeypatch):
         results[workers, n_labels] = [p.read_bytes() for p in files]
     assert results[1, 6] == results[2, 6] == results[3, 6]
     assert results[2, 3] == results[1, 6][:3] and results[8, 5] == results[1, 6][:5]
+
+
+def _chunk_noting_its_sigterm_handler(task):
+    """parallel._render_chunk, after a mark in the tree: which SIGTERM handler this process has."""
+    handler = "default" if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL else "inherited"
+    (Path(task[0]) / f"sigterm-{task[-1][0][0]}-{os.getpid()}-{handler}").touch()  # chunk, process
+    return _RENDER_CHUNK(task)
+
+
+_RENDER_CHUNK = parallel._render_chunk
+
+
+def test_the_pools_workers_end_on_sigterm_whatever_the_parents_handler(tmp_path, monkeypatch):
+    """Pool.terminate ends the workers with SIGTERM. A forked worker inherits the parent's Python
+    handler, which would then run in the worker instead (under mutmut, a fork server's handler that
+    kills its other test runs). Each worker takes the default action; the parent keeps its own."""
+    monkeypatch.setattr(parallel, "CHUNK", 3)
+    monkeypatch.setattr(parallel, "_render_chunk", _chunk_noting_its_sigterm_handler)
+    tree = tmp_path / "tree"
+    (tree / "data" / "svhn" / "train").mkdir(parents=True)
+
+    def parents_handler(signum, frame):
+        raise AssertionError("the parent's SIGTERM handler ran")
+
+    previous = signal.signal(signal.SIGTERM, parents_handler)
+    try:
+        sizes = parallel.render_split(tree, "svhn", 4, 5, 36, "train", 1, [3, 0, 1, 2, 1, 0], 90, 2, _Bar())
+        assert signal.getsignal(signal.SIGTERM) is parents_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    marks = [p.name.split("-") for p in tree.glob("sigterm-*")]
+    assert len(sizes) == 6 and len(marks) == 2  # two chunks
+    assert all(int(pid) != os.getpid() and handler == "default" for _, _, pid, handler in marks)
 
 
 def test_default_workers_is_the_usable_cores_at_most_eight(monkeypatch):

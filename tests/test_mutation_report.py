@@ -56,3 +56,20 @@ def test_every_survivor_explained_passes(tmp_path, monkeypatch):
     explanation(tmp_path, {"paperlib.train.engine.x__resume__mutmut_8": "one second of bookkeeping"})
     monkeypatch.chdir(tmp_path)
     assert report.main(mutmut) == 0
+
+
+def test_each_reason_says_which_kind_of_survivor_it_is(tmp_path, monkeypatch):
+    report = load_report()
+    mutmut = fake_mutmut(tmp_path, ["    paperlib.train.engine.x__resume__mutmut_8: survived",
+                                    "    paperlib.train.step.x_train_step__mutmut_2: survived"])
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "mutation.md").write_text(
+        "## Equivalent mutants\n\n| mutant | why |\n|---|---|\n"
+        "| `paperlib.train.engine.x__resume__mutmut_8` | one second of bookkeeping |\n\n"
+        "## Reached only on a GPU\n\n| mutant | why |\n|---|---|\n"
+        "| `paperlib.train.step.x_train_step__mutmut_2` | the CUDA branch |\n")
+    monkeypatch.chdir(tmp_path)
+    assert report.main(mutmut) == 0
+    text = (tmp_path / "mutants" / "survivors.md").read_text()
+    assert "x__resume__mutmut_8` (survived): Equivalent mutants: one second of bookkeeping" in text
+    assert "x_train_step__mutmut_2` (survived): Reached only on a GPU: the CUDA branch" in text

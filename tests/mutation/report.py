@@ -23,10 +23,15 @@ def results(mutmut: str) -> dict[str, str]:
 
 
 def explained() -> dict[str, str]:
-    """The survivors docs/mutation.md explains: rows `| \\`name\\` | why |` of its tables."""
-    rows = (re.match(r"\|\s*`(paperlib\.[^`]+)`\s*\|\s*(.+?)\s*\|\s*$", line)
-            for line in EXPLAINED.read_text().splitlines())
-    return {m[1]: m[2] for m in rows if m}
+    """The survivors docs/mutation.md explains: rows `| \\`name\\` | why |` of its tables, each
+    reason prefixed with the title of the section its table is in (what kind of survivor it is)."""
+    reasons, section = {}, ""
+    for line in EXPLAINED.read_text().splitlines():
+        if line.startswith("## "):
+            section = line[3:].strip()
+        elif m := re.match(r"\|\s*`(paperlib\.[^`]+)`\s*\|\s*(.+?)\s*\|\s*$", line):
+            reasons[m[1]] = f"{section}: {m[2]}" if section else m[2]
+    return reasons
 
 
 def main(mutmut: str = "mutmut") -> int:

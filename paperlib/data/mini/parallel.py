@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import multiprocessing
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,13 @@ def _render_chunk(task) -> list[tuple[int, int]]:
     return sizes
 
 
+def _default_sigterm() -> None:
+    """A pool's workers end on SIGTERM (how `Pool.terminate` stops them). A forked worker inherits
+    the parent's Python handler instead, which would then run in the worker: a fork server's
+    handler that kills the processes it knows (mutmut's) kills its other test runs."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def render_split(tree: Path, domain: str, classes: int, seed: int, size: int, split: str,
                  code: int, labels: list[int], quality: int, workers: int, bar) -> list[tuple[int, int]]:
     """Write data/<domain>/<split>/NNNNNN.jpg for every label; (width, height) per image, in order."""
@@ -67,7 +75,7 @@ def render_split(tree: Path, domain: str, classes: int, seed: int, size: int, sp
             bar.update(len(chunk))
         return sizes
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(min(workers, len(tasks))) as pool:
+    with multiprocessing.get_context(method).Pool(min(workers, len(tasks)), initializer=_default_sigterm) as pool:
         for chunk in pool.imap(_render_chunk, tasks):
             sizes += chunk
             bar.update(len(chunk))
