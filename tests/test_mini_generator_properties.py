@@ -159,6 +159,19 @@ def _chunk_noting_its_sigterm_handler(task):
 _RENDER_CHUNK = parallel._render_chunk
 
 
+def test_a_worker_takes_the_default_sigterm():
+    """The pool's initializer, run here (in a worker it runs where no trace of the tests reaches)."""
+    def handler(signum, frame):
+        raise AssertionError("unreachable")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        parallel._default_sigterm()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_the_pools_workers_end_on_sigterm_whatever_the_parents_handler(tmp_path, monkeypatch):
     """Pool.terminate ends the workers with SIGTERM. A forked worker inherits the parent's Python
     handler, which would then run in the worker instead (under mutmut, a fork server's handler that
