@@ -81,3 +81,18 @@ def test_the_crop_must_fit_and_a_bad_batch_is_named():
     for bad in (x[:, :1], x.float(), x[0]):
         with pytest.raises(ValueError, match=r"uint8 \(B, 3, S, S\).*" + str(tuple(bad.shape)).replace("(", r"\(").replace(")", r"\)")):
             augment_batch(bad, AIR, train=True, crop=4)
+
+
+def test_a_batch_on_a_gpu_stays_there_with_every_constant_moved_to_it():
+    """augment_batch takes a batch on any device and returns it on the same device: the crop
+    indices (drawn on the CPU generator) and the domain's mean and std must follow the batch
+    there. Checked without a GPU on fake CUDA tensors (torch's FakeTensorMode: shapes, dtypes and
+    devices only, and the same "all tensors on the same device" check as a real CUDA kernel)."""
+    fake_tensor = pytest.importorskip("torch._subclasses.fake_tensor")
+    with fake_tensor.FakeTensorMode(allow_non_fake_inputs=True):
+        x = torch.empty(4, 3, 8, 8, dtype=torch.uint8, device="cuda")
+        for spec in (AIR, domain_spec("svhn")):
+            for train in (True, False):
+                out = augment_batch(x, spec, train=train, crop=6, generator=torch.Generator().manual_seed(27))
+                size = 8 if spec.center_crop_only else 6
+                assert out.device == x.device and out.dtype == torch.float32 and out.shape == (4, 3, size, size)

@@ -295,13 +295,18 @@ def test_lora_evaluates_val_again_on_its_merged_network(loader, pretrained, monk
     assert [who for who, d, s, _ in calls if s == "val"] == ["validate", "final"]
 
 
-def test_a_distilled_run_steps_with_its_frozen_teacher(tmp_path, loader, pretrained, monkeypatch):
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory, loader, pretrained) -> str:
+    """cifar100's finetuned network: method parallel_distilled's teacher."""
+    config = tiny(method="finetune", domains=("cifar100",), pretrained=(pretrained,), epochs=1, eval_splits=())
+    path = tmp_path_factory.mktemp("teacher") / "teacher.safetensors"
+    save_model(path, engine.train(config, CPU, loader=loader).model, config)
+    return str(path)
+
+
+def test_a_distilled_run_steps_with_its_frozen_teacher(loader, pretrained, teacher, monkeypatch):
     """parallel_distilled: every step gets the teacher (frozen, in the run's layout) and the
     spec's (weight, temperature)."""
-    teacher_config = tiny(method="finetune", domains=("cifar100",), pretrained=(pretrained,), epochs=1,
-                          eval_splits=())
-    teacher = tmp_path / "teacher.safetensors"
-    save_model(teacher, engine.train(teacher_config, CPU, loader=loader).model, teacher_config)
     seen = []
     original = engine.train_step
 
@@ -310,13 +315,96 @@ def test_a_distilled_run_steps_with_its_frozen_teacher(tmp_path, loader, pretrai
         return original(*args, **kw)
 
     monkeypatch.setattr(engine, "train_step", spy)
-    config = tiny(method="parallel_distilled", domains=("cifar100",), pretrained=(pretrained, str(teacher)),
+    config = tiny(method="parallel_distilled", domains=("cifar100",), pretrained=(pretrained, teacher),
                   distill_weight=0.5, distill_temperature=2.0, epochs=1, eval_splits=())
     engine.train(config, CPU, loader=loader)
     assert len(seen) == 4 and all(d == (0.5, 2.0) for _, d in seen)
     t = seen[0][0]
     assert t is not None and not t.training and not any(p.requires_grad for p in t.parameters())
     assert all(p.is_contiguous(memory_format=torch.channels_last) for p in t.parameters() if p.dim() == 4)
+
+
+class _FirstStep(Exception):
+    """Raised by a spy in place of the first training step."""
+
+
+def test_the_network_its_teacher_and_every_batch_go_to_the_runtime_s_device(loader, pretrained, teacher,
+                                                                             monkeypatch):
+    """A run on an accelerator puts the network, the distillation teacher and each batch on that
+    device (the uint8 training set may stay on the CPU: the batch moves). The meta device stands
+    in for an accelerator here (tensors without data: the run stops at its first step, which the
+    spy receives); the CPU would hide a tensor left where it was made."""
+    monkeypatch.setattr(engine, "resolve_device", lambda name: torch.device("meta"))
+    seen = []
+
+    def first_step(model, optimizer, x, y, domain, **kw):
+        seen.append((model, x, y, kw["teacher"]))
+        raise _FirstStep
+
+    monkeypatch.setattr(engine, "train_step", first_step)
+    config = tiny(method="parallel_distilled", domains=("cifar100",), pretrained=(pretrained, teacher),
+                  distill_weight=0.5, distill_temperature=2.0, epochs=1, eval_splits=())
+    with pytest.raises(_FirstStep):
+        engine.train(config, CPU, loader=loader)
+    (model, x, y, frozen), = seen
+    assert x.device.type == "meta" and y.device.type == "meta" and x.shape[0] == len(y) == 16
+    assert all(p.device.type == "meta" for p in model.parameters())
+    assert frozen is not None and frozen is not model and not frozen.training
+    assert all(p.device.type == "meta" for p in frozen.parameters())
+
+
+def test_without_channels_last_on_the_cpu_the_network_runs_in_the_plain_layout(loader, monkeypatch):
+    """Runtime(channels_last_cpu=False): the spec's channels_last is not applied on the CPU, so the
+    plain layout throughout (runtime.py): the weights, the batch as it enters the network and every
+    convolution's output, as its BN receives it (the step turns the input channels-last on CUDA
+    only; on the CPU oneDNN follows the weights' layout, build.trainable_model)."""
+    entering, convs, kernels = [], [], []
+    original = engine.train_step
+
+    def spy(model, optimizer, x, y, domain, **kw):
+        if not kernels:
+            kernels.extend(p for p in model.parameters() if p.dim() == 4)
+            model.register_forward_pre_hook(lambda m, args: entering.append(args[0].is_contiguous()))
+            for m in model.modules():  # every convolution's output goes to a BN
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.register_forward_pre_hook(lambda m, args: convs.append(args[0].is_contiguous()))
+        return original(model, optimizer, x, y, domain, **kw)
+
+    monkeypatch.setattr(engine, "train_step", spy)
+    config = tiny(method="parallel", domains=("cifar100",), channels_last=True, epochs=1, eval_splits=())
+    engine.train(config, Runtime(device="cpu", channels_last_cpu=False), loader=loader)
+    assert kernels and all(p.is_contiguous() for p in kernels)
+    assert len(entering) == 4 and all(entering)
+    assert len(convs) > 4 * 20 and all(convs)
+
+
+def test_a_torchrun_process_on_the_cpu_joins_a_gloo_group_and_ends_it(loader, monkeypatch):
+    """Launched by torchrun (WORLD_SIZE and RANK in the environment) with no process group yet,
+    the engine joins one with gloo, the CPU's backend (nccl is CUDA's, distributed.py), and
+    destroys it when the run ends: the group is the run's. The group here is a one-process gloo
+    group in memory, and the other process's values equal this one's."""
+    real_init = dist.init_process_group
+    joined = []
+
+    def init_process_group(backend=None, **kw):
+        joined.append(backend)
+        real_init("gloo", store=dist.HashStore(), rank=0, world_size=1)
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setattr(dist, "init_process_group", init_process_group)
+    monkeypatch.setattr(dist, "all_reduce", lambda t: t.mul_(2))
+    assert not dist.is_initialized()
+    try:
+        result = engine.train(tiny(method="bn", domains=("cifar100",), epochs=1, eval_splits=()), CPU,
+                              loader=loader)
+        left = dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    assert joined == ["gloo"] and not left
+    assert result.world_size == 2 and result.rank == 0 and result.device == "cpu x2"
 
 
 # ---------------------------------------------------------------- progress bar

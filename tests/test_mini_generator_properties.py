@@ -255,3 +255,48 @@ def test_the_same_identity_makes_the_same_tree(tmp_path):
              for name, domains in (("once", ("svhn",)), ("twice", ("svhn", "svhn")))]
     files = [{p.relative_to(t).as_posix(): p.read_bytes() for p in sorted(t.rglob("*")) if p.is_file()} for t in trees]
     assert files[0] == files[1] and len(files[0]) > 5
+
+
+def test_without_fork_the_pool_is_spawned_and_writes_the_same_files(tmp_path, monkeypatch):
+    """Where fork does not exist (Windows), the pool's workers are spawned, each building the class
+    designs again from the seed, and the split's files and sizes are those of one process. The
+    pool is stood in for by one that runs its tasks here, in order (a spawned process would import
+    the package again: seconds)."""
+    monkeypatch.setattr(parallel, "CHUNK", 3)
+    monkeypatch.setattr(parallel.multiprocessing, "get_all_start_methods", lambda: ["spawn", "forkserver"])
+    started = []
+
+    class _Pool:
+        def __init__(self, n, **kwargs):
+            started.append(n)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def imap(self, func, tasks):
+            return map(func, tasks)
+
+    class _Context:
+        def __init__(self, method=None):
+            started.append(method)
+
+        def Pool(self, n, **kwargs):  # noqa: N802 (multiprocessing's name)
+            return _Pool(n, **kwargs)
+
+    monkeypatch.setattr(parallel.multiprocessing, "get_context", _Context)
+    labels = [2, 0, 1, 3, 1]  # two chunks
+    got = {}
+    for workers in (1, 4):
+        tree = tmp_path / f"w{workers}"
+        (tree / "data" / "svhn" / "val").mkdir(parents=True)
+        bar = _Bar()
+        sizes = parallel.render_split(tree, "svhn", 4, 7, 36, "val", 2, labels, 90, workers, bar)
+        files = sorted((tree / "data" / "svhn" / "val").iterdir())
+        assert [p.name for p in files] == [f"{i + 1:06d}.jpg" for i in range(len(labels))] and bar.done == len(labels)
+        assert sizes == [Image.open(p).size for p in files]
+        got[workers] = [p.read_bytes() for p in files]
+    assert started == ["spawn", 2]  # one pool, spawned, of min(workers, chunks) processes
+    assert got[1] == got[4]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 
 import pytest
 import torch
@@ -118,6 +119,7 @@ GEOMETRY = [
     dict(kernel_size=3, padding=(1, 2), dilation=(1, 2)),
     dict(kernel_size=3, padding=(0, 1), stride=2),
     dict(kernel_size=3, padding=(2, 0)),
+    dict(kernel_size=3, padding=(0, 2)),
 ]
 
 
@@ -140,14 +142,36 @@ def test_parallel_adapter_is_a_convolution_with_f_plus_diag_alpha(case, fused):
 
 def test_unbatched_image_like_nn_conv2d():
     """AdaptedConv replaces an nn.Conv2d in any network, so it takes an unbatched (C, H, W) image as
-    nn.Conv2d does, in both forwards, with the batched result."""
+    nn.Conv2d does, in both forwards, with the batched result, and (as nn.Conv2d) without warnings."""
     with seeded(5):
         conv = AdaptedConv(nn.Conv2d(3, 4, 3, padding=1, bias=False), ["d"])
     conv.active_domain = "d"
     x = randn(2, 3, 6, 7, seed=6)
     for fused in (True, False):
         conv.fused_training = fused
-        torch.testing.assert_close(conv(x[1]), conv(x)[1], rtol=1e-5, atol=1e-6)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            torch.testing.assert_close(conv(x[1]), conv(x)[1], rtol=1e-5, atol=1e-6)
+
+
+def test_unbatched_image_dropout_drops_whole_channels():
+    """Sec. 3.3 / AdaptedConv: dropout2d on the adapter branch's input drops whole feature maps; an
+    unbatched (C, H, W) image, which AdaptedConv accepts as nn.Conv2d does, must get the same
+    channel-wise dropout as the batched image, not a per-row one."""
+    p = 0.5
+    conv = AdaptedConv(nn.Conv2d(8, 8, 3, padding=1, bias=False), ["d"], dropout=p)
+    with torch.no_grad():  # f = 0, alpha = I: the output is the branch's (dropped) input
+        conv.base.weight.zero_()
+        conv.adapters["d"].weight.copy_(torch.eye(8)[:, :, None, None])
+    conv.active_domain = "d"
+    x = torch.rand(8, 6, 6, generator=torch.Generator().manual_seed(86)) + 0.5
+    with seeded(87), warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns when dropout2d reads (C, H, W) as (N, C, L)
+        y = conv.train()(x)
+    zeroed = (y == 0).all(dim=(1, 2))
+    kept = (y != 0).all(dim=(1, 2))
+    assert (zeroed | kept).all(), "some channel is partly dropped"
+    torch.testing.assert_close(y[kept], x[kept] / (1 - p))
 
 
 def test_dropout_rate_and_eval_in_the_two_branch_forward():
@@ -204,6 +228,8 @@ def test_adapter_errors_name_the_layer_and_the_problem():
     """A bad input gets a one-line error naming it; a layer built without a name is called 'conv'."""
     with pytest.raises(ValueError, match=r"^cannot adapt conv: kernel \(2, 2\) is not odd and square"):
         AdaptedConv(nn.Conv2d(4, 4, 2), ["d"])
+    with pytest.raises(ValueError, match=r"^cannot adapt conv: kernel \(1, 3\) is not odd and square"):
+        AdaptedConv(nn.Conv2d(4, 4, (1, 3), padding=(0, 1)), ["d"])
     reflect = nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect")
     with pytest.raises(ValueError, match=r"^cannot adapt conv: padding_mode 'reflect' \(only 'zeros'\)"):
         AdaptedConv(reflect, ["d"])
@@ -340,6 +366,8 @@ def test_add_parallel_adapters_defaults():
     torch.testing.assert_close(adapted(x), fused(x), rtol=1e-5, atol=1e-5)
     for _, module in domain_modules(adapted):
         module.add_domain("new")
+    # a domain added later starts like the others: its adapters at zero (the layer's init)
+    assert all(torch.count_nonzero(c.adapters["new"].weight) == 0 for _, c in adapted_convs(adapted))
     set_domain(adapted, "new").eval()
     assert adapted(x).shape == (4, 2)
 
@@ -514,3 +542,15 @@ def test_a_domain_added_to_an_eval_network_runs_in_eval_mode(tmp_path):
     training = tiny(adapter="series").train()
     training.add_domain("new", 2)
     assert all(m.training for m in training.modules())
+
+
+def test_mixed_batch_leaves_no_active_domain_when_there_was_none():
+    """forward_mixed's docstring: "The active domain is left as it was", also when none was set: a
+    model with no active domain must still refuse a plain forward afterwards instead of silently
+    running whichever domain happened to be the last group of the mixed batch."""
+    model = mixed_model()
+    assert all(m.active_domain is None for _, m in domain_modules(model))
+    model(randn(3, 3, 16, 16, seed=84), ["a", "c", "a"])
+    assert [m.active_domain for _, m in domain_modules(model)] == [None] * len(list(domain_modules(model)))
+    with pytest.raises(RuntimeError, match="^no active domain on"):
+        model(randn(1, 3, 16, 16, seed=85))

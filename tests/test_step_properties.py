@@ -70,6 +70,24 @@ def test_train_step_is_a_hand_written_sgd_step():
         torch.testing.assert_close(p.detach(), q.detach() - lr * (gr + wd * q.detach()), rtol=1e-5, atol=1e-6)
 
 
+def test_the_step_s_autocast_is_bf16_whatever_the_process_s_default():
+    """autocast=True means bf16 (the docstring; the spec's amp and cpu_bf16 are bf16 switches), not
+    the dtype torch's autocast defaults to on the device, which a process may set (float16 here):
+    the logits come out bf16, the loss and the weights stay float32."""
+    model = _model()
+    g = torch.Generator().manual_seed(6)
+    x, y = torch.randn(4, 3, 16, 16, generator=g), torch.randint(0, 4, (4,), generator=g)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01)
+    kept = torch.get_autocast_dtype("cpu")
+    torch.set_autocast_dtype("cpu", torch.float16)
+    try:
+        loss, logits = train_step(model, optimizer, x, y, "cifar100", autocast=True, channels_last=False)
+    finally:
+        torch.set_autocast_dtype("cpu", kept)
+    assert logits.dtype == torch.bfloat16 and loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
 def test_a_step_on_one_domain_leaves_the_other_domains_parameters_alone():
     """Domains alternate in one optimizer (several domains per run): a step on dtd must not move
     cifar100's head, BNs or adapters, not even through momentum or weight decay (their gradients

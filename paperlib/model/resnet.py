@@ -204,6 +204,9 @@ class ResNet26(nn.Module):
             out[idx, :known[d]] = self.forward(x[idx], d).to(out.dtype)
         if active is not None:
             self.set_domain(active)
+        else:  # none was active: none is, so a plain call still asks for one
+            for _, module in domain_modules(self):
+                module.active_domain = None
         return out
 
     def save_adapter(self, domain: str, path, *, info: Mapping | None = None):
