@@ -554,3 +554,28 @@ def test_mixed_batch_leaves_no_active_domain_when_there_was_none():
     assert [m.active_domain for _, m in domain_modules(model)] == [None] * len(list(domain_modules(model)))
     with pytest.raises(RuntimeError, match="^no active domain on"):
         model(randn(1, 3, 16, 16, seed=85))
+
+
+def test_dropout_of_a_batched_or_unbatched_image_drops_channels_at_its_rate_and_only_in_training():
+    """Sec. 3.3: dropout2d drops whole channels of each image at the configured p (not torch's
+    default 0.5), per image and channel (not whole images), in training only, batched or not."""
+    p, channels = 0.2, 64
+    conv = AdaptedConv(nn.Conv2d(channels, channels, 3, padding=1, bias=False), ["d"], dropout=p)
+    with torch.no_grad():  # f = 0, alpha = I: the output is the branch's (dropped) input
+        conv.base.weight.zero_()
+        conv.adapters["d"].weight.copy_(torch.eye(channels)[:, :, None, None])
+    conv.active_domain = "d"
+    x = torch.rand(16, channels, 4, 4, generator=torch.Generator().manual_seed(88)) + 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for fused in (True, False):  # evaluation: the one-convolution form, or the two branches
+            conv.fused_training = fused
+            torch.testing.assert_close(conv.eval()(x[0]), x[0])
+            torch.testing.assert_close(conv(x), x)
+        with seeded(89):
+            batched, unbatched = conv.train()(x), torch.stack([conv(image) for image in x])
+    for y in (batched, unbatched):
+        dropped = (y == 0).all(dim=(2, 3))  # image x channel
+        assert ((y != 0).all(dim=(2, 3)) | dropped).all()
+        assert 0.1 < dropped.float().mean() < 0.3  # 1,024 draws at p = 0.2; p = 0.5 lies far outside
+        assert not dropped.all(dim=1).any()  # no image dropped whole
