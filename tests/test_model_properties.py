@@ -154,16 +154,23 @@ def test_unbatched_image_like_nn_conv2d():
             torch.testing.assert_close(conv(x[1]), conv(x)[1], rtol=1e-5, atol=1e-6)
 
 
+def dropout_branch(channels: int, p: float) -> AdaptedConv:
+    """A 3x3 AdaptedConv with f = 0 and alpha = I, domain "d" active: its output is the parallel
+    branch's (dropped-out) input."""
+    conv = AdaptedConv(nn.Conv2d(channels, channels, 3, padding=1, bias=False), ["d"], dropout=p)
+    with torch.no_grad():
+        conv.base.weight.zero_()
+        conv.adapters["d"].weight.copy_(torch.eye(channels)[:, :, None, None])
+    conv.active_domain = "d"
+    return conv
+
+
 def test_unbatched_image_dropout_drops_whole_channels():
     """Sec. 3.3 / AdaptedConv: dropout2d on the adapter branch's input drops whole feature maps; an
     unbatched (C, H, W) image, which AdaptedConv accepts as nn.Conv2d does, must get the same
     channel-wise dropout as the batched image, not a per-row one."""
     p = 0.5
-    conv = AdaptedConv(nn.Conv2d(8, 8, 3, padding=1, bias=False), ["d"], dropout=p)
-    with torch.no_grad():  # f = 0, alpha = I: the output is the branch's (dropped) input
-        conv.base.weight.zero_()
-        conv.adapters["d"].weight.copy_(torch.eye(8)[:, :, None, None])
-    conv.active_domain = "d"
+    conv = dropout_branch(8, p)
     x = torch.rand(8, 6, 6, generator=torch.Generator().manual_seed(86)) + 0.5
     with seeded(87), warnings.catch_warnings():
         warnings.simplefilter("error")  # torch warns when dropout2d reads (C, H, W) as (N, C, L)
@@ -178,11 +185,7 @@ def test_dropout_rate_and_eval_in_the_two_branch_forward():
     """Sec. 3.3: dropout2d at the configured p (not torch's default 0.5) on the adapter branch in
     training; none in evaluation, also when the two-branch forward runs (fused_training off)."""
     p = 0.2
-    conv = AdaptedConv(nn.Conv2d(8, 8, 3, padding=1, bias=False), ["d"], dropout=p)
-    with torch.no_grad():  # f = 0, alpha = I: the output is the branch's (dropped) input
-        conv.base.weight.zero_()
-        conv.adapters["d"].weight.copy_(torch.eye(8)[:, :, None, None])
-    conv.active_domain = "d"
+    conv = dropout_branch(8, p)
     x = torch.rand(16, 8, 3, 3, generator=torch.Generator().manual_seed(7)) + 0.5
     with seeded(8):
         y = conv.train()(x)
@@ -560,11 +563,7 @@ def test_dropout_of_a_batched_or_unbatched_image_drops_channels_at_its_rate_and_
     """Sec. 3.3: dropout2d drops whole channels of each image at the configured p (not torch's
     default 0.5), per image and channel (not whole images), in training only, batched or not."""
     p, channels = 0.2, 64
-    conv = AdaptedConv(nn.Conv2d(channels, channels, 3, padding=1, bias=False), ["d"], dropout=p)
-    with torch.no_grad():  # f = 0, alpha = I: the output is the branch's (dropped) input
-        conv.base.weight.zero_()
-        conv.adapters["d"].weight.copy_(torch.eye(channels)[:, :, None, None])
-    conv.active_domain = "d"
+    conv = dropout_branch(channels, p)
     x = torch.rand(16, channels, 4, 4, generator=torch.Generator().manual_seed(88)) + 0.5
     with warnings.catch_warnings():
         warnings.simplefilter("error")
