@@ -237,8 +237,8 @@ class AdaptedConv(DomainModule):
 
     def _parallel_branch(self, x: torch.Tensor, domain: str, out_hw: tuple[int, int]) -> torch.Tensor:
         if self.dropout > 0:  # whole channels dropped; an unbatched (C, H, W) image as a batch of one
-            x = (F.dropout2d(x, p=self.dropout, training=self.training) if x.ndim == 4
-                 else F.dropout2d(x.unsqueeze(0), p=self.dropout, training=self.training).squeeze(0))
+            batch = x if x.ndim == 4 else x.unsqueeze(0)
+            x = F.dropout2d(batch, p=self.dropout, training=self.training).view_as(x)
         top, left = self.offset
         if top or left:  # realign the 1x1 branch with the kernel centre (padding not "same")
             pt, pl = max(-top, 0), max(-left, 0)  # extra padding: centres may fall in the zero border
