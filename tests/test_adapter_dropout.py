@@ -2,6 +2,8 @@
 of each residual block, perturbing the adapter branch only, in training only. Figure 4a's dropout
 rows rest on it."""
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -40,6 +42,62 @@ def test_evaluation_runs_without_dropout():
     x = torch.rand(8, 16, 5, 5, generator=torch.Generator().manual_seed(2))
     conv = _identity_adapter(16, p=P).eval()
     torch.testing.assert_close(conv(x), x)
+
+
+def test_unbatched_image_dropout_drops_whole_channels():
+    """Sec. 3.3 / AdaptedConv: dropout2d on the adapter branch's input drops whole feature maps; an
+    unbatched (C, H, W) image, which AdaptedConv accepts as nn.Conv2d does, must get the same
+    channel-wise dropout as the batched image, not a per-row one."""
+    p = 0.5
+    conv = _identity_adapter(8, p=p)
+    x = torch.rand(8, 6, 6, generator=torch.Generator().manual_seed(86)) + 0.5
+    with torch.random.fork_rng(), warnings.catch_warnings():
+        torch.manual_seed(87)
+        warnings.simplefilter("error")  # torch warns when dropout2d reads (C, H, W) as (N, C, L)
+        y = conv.train()(x)
+    zeroed = (y == 0).all(dim=(1, 2))
+    kept = (y != 0).all(dim=(1, 2))
+    assert (zeroed | kept).all(), "some channel is partly dropped"
+    torch.testing.assert_close(y[kept], x[kept] / (1 - p))
+
+
+def test_dropout_rate_and_eval_in_the_two_branch_forward():
+    """Sec. 3.3: dropout2d at the configured p (not torch's default 0.5) on the adapter branch in
+    training; none in evaluation, also when the two-branch forward runs (fused_training off)."""
+    p = 0.2
+    conv = _identity_adapter(8, p=p)
+    x = torch.rand(16, 8, 3, 3, generator=torch.Generator().manual_seed(7)) + 0.5
+    with torch.random.fork_rng():
+        torch.manual_seed(8)
+        y = conv.train()(x)
+    kept = ~(y == 0).all(dim=(2, 3))
+    assert kept.any() and (~kept).any()
+    torch.testing.assert_close(y[kept], x[kept] / (1 - p))
+    conv.fused_training = False
+    conv.eval()
+    torch.testing.assert_close(conv(x), x)  # in evaluation dropout draws nothing
+
+
+def test_dropout_of_a_batched_or_unbatched_image_drops_channels_at_its_rate_and_only_in_training():
+    """Sec. 3.3: dropout2d drops whole channels of each image at the configured p (not torch's
+    default 0.5), per image and channel (not whole images), in training only, batched or not."""
+    p, channels = 0.2, 64
+    conv = _identity_adapter(channels, p=p)
+    x = torch.rand(16, channels, 4, 4, generator=torch.Generator().manual_seed(88)) + 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for fused in (True, False):  # evaluation: the one-convolution form, or the two branches
+            conv.fused_training = fused
+            torch.testing.assert_close(conv.eval()(x[0]), x[0])
+            torch.testing.assert_close(conv(x), x)
+        with torch.random.fork_rng():
+            torch.manual_seed(89)
+            batched, unbatched = conv.train()(x), torch.stack([conv(image) for image in x])
+    for y in (batched, unbatched):
+        dropped = (y == 0).all(dim=(2, 3))  # image x channel
+        assert ((y != 0).all(dim=(2, 3)) | dropped).all()
+        assert 0.1 < dropped.float().mean() < 0.3  # 1,024 draws at p = 0.2; p = 0.5 lies far outside
+        assert not dropped.all(dim=1).any()  # no image dropped whole
 
 
 def test_dropout_changes_training_outputs_and_leaves_the_shared_filters_alone():

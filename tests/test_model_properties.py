@@ -154,50 +154,6 @@ def test_unbatched_image_like_nn_conv2d():
             torch.testing.assert_close(conv(x[1]), conv(x)[1], rtol=1e-5, atol=1e-6)
 
 
-def dropout_branch(channels: int, p: float) -> AdaptedConv:
-    """A 3x3 AdaptedConv with f = 0 and alpha = I, domain "d" active: its output is the parallel
-    branch's (dropped-out) input."""
-    conv = AdaptedConv(nn.Conv2d(channels, channels, 3, padding=1, bias=False), ["d"], dropout=p)
-    with torch.no_grad():
-        conv.base.weight.zero_()
-        conv.adapters["d"].weight.copy_(torch.eye(channels)[:, :, None, None])
-    conv.active_domain = "d"
-    return conv
-
-
-def test_unbatched_image_dropout_drops_whole_channels():
-    """Sec. 3.3 / AdaptedConv: dropout2d on the adapter branch's input drops whole feature maps; an
-    unbatched (C, H, W) image, which AdaptedConv accepts as nn.Conv2d does, must get the same
-    channel-wise dropout as the batched image, not a per-row one."""
-    p = 0.5
-    conv = dropout_branch(8, p)
-    x = torch.rand(8, 6, 6, generator=torch.Generator().manual_seed(86)) + 0.5
-    with seeded(87), warnings.catch_warnings():
-        warnings.simplefilter("error")  # torch warns when dropout2d reads (C, H, W) as (N, C, L)
-        y = conv.train()(x)
-    zeroed = (y == 0).all(dim=(1, 2))
-    kept = (y != 0).all(dim=(1, 2))
-    assert (zeroed | kept).all(), "some channel is partly dropped"
-    torch.testing.assert_close(y[kept], x[kept] / (1 - p))
-
-
-def test_dropout_rate_and_eval_in_the_two_branch_forward():
-    """Sec. 3.3: dropout2d at the configured p (not torch's default 0.5) on the adapter branch in
-    training; none in evaluation, also when the two-branch forward runs (fused_training off)."""
-    p = 0.2
-    conv = dropout_branch(8, p)
-    x = torch.rand(16, 8, 3, 3, generator=torch.Generator().manual_seed(7)) + 0.5
-    with seeded(8):
-        y = conv.train()(x)
-    kept = ~(y == 0).all(dim=(2, 3))
-    assert kept.any() and (~kept).any()
-    torch.testing.assert_close(y[kept], x[kept] / (1 - p))
-    conv.fused_training = False
-    conv.eval()
-    with seeded(9):
-        torch.testing.assert_close(conv(x), x)
-
-
 # ---------------------------------------------------------------- series adapters
 
 
@@ -557,24 +513,3 @@ def test_mixed_batch_leaves_no_active_domain_when_there_was_none():
     assert [m.active_domain for _, m in domain_modules(model)] == [None] * len(list(domain_modules(model)))
     with pytest.raises(RuntimeError, match="^no active domain on"):
         model(randn(1, 3, 16, 16, seed=85))
-
-
-def test_dropout_of_a_batched_or_unbatched_image_drops_channels_at_its_rate_and_only_in_training():
-    """Sec. 3.3: dropout2d drops whole channels of each image at the configured p (not torch's
-    default 0.5), per image and channel (not whole images), in training only, batched or not."""
-    p, channels = 0.2, 64
-    conv = dropout_branch(channels, p)
-    x = torch.rand(16, channels, 4, 4, generator=torch.Generator().manual_seed(88)) + 0.5
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        for fused in (True, False):  # evaluation: the one-convolution form, or the two branches
-            conv.fused_training = fused
-            torch.testing.assert_close(conv.eval()(x[0]), x[0])
-            torch.testing.assert_close(conv(x), x)
-        with seeded(89):
-            batched, unbatched = conv.train()(x), torch.stack([conv(image) for image in x])
-    for y in (batched, unbatched):
-        dropped = (y == 0).all(dim=(2, 3))  # image x channel
-        assert ((y != 0).all(dim=(2, 3)) | dropped).all()
-        assert 0.1 < dropped.float().mean() < 0.3  # 1,024 draws at p = 0.2; p = 0.5 lies far outside
-        assert not dropped.all(dim=1).any()  # no image dropped whole
